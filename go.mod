@@ -2,7 +2,4 @@ module github.com/sessionwheel/sessionwheel
 
 go 1.26
 
-require (
-	go.uber.org/goleak v1.3.0 // indirect
-	pgregory.net/rapid v1.3.0 // indirect
-)
+require pgregory.net/rapid v1.3.0

@@ -318,3 +318,20 @@ func (w *Wheel) node(h uint32) *node {
 	}
 	return &w.chunks[c][h&chunkMask]
 }
+
+// First returns a handle from the earliest occupied bucket without moving
+// time: the handle due first if that bucket is at level 0, otherwise one whose
+// deadline is within that bucket's span. Callers use it to pick a handle
+// that is due soon, such as a victim for eviction.
+func (w *Wheel) First() (h uint32, when int64, ok bool) {
+	b := pendingB
+	if !w.pending {
+		l, s, found := w.nextBucket()
+		if !found {
+			return 0, 0, false
+		}
+		b = l*levelSlots + s
+	}
+	v := w.heads[b].next
+	return v - 1, w.linksNode(v).when, true
+}

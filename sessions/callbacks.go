@@ -1,0 +1,169 @@
+package sessions
+
+import (
+	"sync"
+	"time"
+)
+
+// An ending is a session whose callbacks are to run.
+type ending struct {
+	s      Session
+	reason Reason
+	notify []func(Session, Reason)
+}
+
+// dispatch hands a batch of endings to the workers. The driver waits
+// (wait=true) while the backlog is at Config.QueueLen: backpressure that
+// slows ending, never drops one. Every other caller may be a callback
+// itself, so it never waits, lest the pool deadlock on its own queue.
+func (m *Manager) dispatch(b []ending, wait bool) {
+	if len(b) == 0 {
+		return
+	}
+	if !m.q.push(b, wait) {
+		// The pool has been shut down (a callback ended a session during
+		// Close): run the batch here rather than lose it.
+		m.run(b)
+	}
+}
+
+func (m *Manager) work() {
+	defer m.workers.Done()
+	for {
+		b, ok := m.q.pop()
+		if !ok {
+			return
+		}
+		m.run(b)
+	}
+}
+
+// run calls the batch's callbacks, then frees the sessions' slots.
+func (m *Manager) run(b []ending) {
+	t0 := time.Now()
+	for i := range b {
+		e := &b[i]
+		for _, f := range e.notify {
+			m.call(f, e.s, e.reason)
+		}
+		if m.cfg.OnExpire != nil {
+			m.call(m.cfg.OnExpire, e.s, e.reason)
+		}
+		t1 := time.Now()
+		m.callbackTime.observe(t1.Sub(t0))
+		t0 = t1
+	}
+	var locked *shard
+	for i := range b {
+		sh := &m.shards[b[i].s.shard]
+		if sh != locked {
+			if locked != nil {
+				locked.mu.Unlock()
+			}
+			sh.mu.Lock()
+			locked = sh
+		}
+		sh.release(b[i].s.slot)
+	}
+	locked.mu.Unlock()
+	m.q.done(len(b))
+}
+
+// call runs one callback, recovering and counting a panic so that the
+// session's other callbacks still run.
+func (m *Manager) call(f func(Session, Reason), s Session, r Reason) {
+	defer func() {
+		if recover() != nil {
+			m.panics.Add(1)
+		}
+	}()
+	f(s, r)
+}
+
+// queue is the workers' backlog of batches.
+type queue struct {
+	mu       sync.Mutex
+	ready    sync.Cond // a batch was pushed, or the queue closed
+	progress sync.Cond // endings finished, or the queue closed
+	batches  [][]ending
+	head     int
+	limit    int
+	waiting  int    // endings pushed and not finished
+	pushed   uint64 // endings ever pushed
+	finished uint64 // endings ever finished
+	closed   bool
+}
+
+func (q *queue) init(limit int) {
+	q.limit = limit
+	q.ready.L = &q.mu
+	q.progress.L = &q.mu
+}
+
+// push appends a batch, first waiting for room if wait is set; it reports
+// false if the queue is closed.
+func (q *queue) push(b []ending, wait bool) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for wait && q.waiting >= q.limit && !q.closed {
+		q.progress.Wait()
+	}
+	if q.closed {
+		return false
+	}
+	q.batches = append(q.batches, b)
+	q.waiting += len(b)
+	q.pushed += uint64(len(b))
+	q.ready.Signal()
+	return true
+}
+
+// pop takes the oldest batch, waiting for one; ok is false once the queue
+// is closed and empty.
+func (q *queue) pop() (b []ending, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.head == len(q.batches) {
+		if q.closed {
+			return nil, false
+		}
+		q.ready.Wait()
+	}
+	b = q.batches[q.head]
+	q.batches[q.head] = nil
+	if q.head++; q.head == len(q.batches) {
+		q.batches, q.head = q.batches[:0], 0
+	}
+	return b, true
+}
+
+func (q *queue) done(n int) {
+	q.mu.Lock()
+	q.waiting -= n
+	q.finished += uint64(n)
+	q.progress.Broadcast()
+	q.mu.Unlock()
+}
+
+// waitFinished waits until every ending pushed so far has finished.
+func (q *queue) waitFinished() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for target := q.pushed; q.finished < target; {
+		q.progress.Wait()
+	}
+}
+
+func (q *queue) backlog() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.waiting
+}
+
+func (q *queue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.ready.Broadcast()
+	q.progress.Broadcast()
+	q.mu.Unlock()
+}

@@ -1,0 +1,48 @@
+// Package sessions keeps idle HTTP sessions and ends each one on time, for a
+// fraction of what one time.Timer per session costs.
+//
+// The semantics are Twisted Web's: a session ends after its idle timeout
+// (15 minutes by default) without a touch; a site may change the timeout
+// (Config.IdleTimeout) or a session its own (Session.SetIdleTimeout);
+// callbacks registered with Session.NotifyOnExpire run when it ends, also
+// when it is ended on purpose (Expire, a logout); and an unknown ID is never
+// adopted: only Create makes a session, with a fresh random ID. Beyond
+// Twisted: an optional absolute timeout, a bound on the number of sessions,
+// idempotent ending, callbacks isolated from each other's panics, and a
+// defined shutdown (Close ends the rest with reason Shutdown).
+//
+// # How it is built
+//
+// Sessions live in a table split into shards by a byte of their random ID.
+// Each shard has one lock, an open-addressing index from ID to slot, an arena
+// of fixed-size, pointer-free records (so the garbage collector never scans
+// them) and a hierarchical timing wheel (package wheel) over its slots. Values
+// and callbacks live beside the arena, only for sessions that have them. A
+// Session is a handle (shard, slot, generation, ID), not a pointer.
+//
+// A touch does not move the session in the wheel: it stores the current tick
+// in the record. When the session's wheel entry comes due, the driver
+// goroutine compares the real deadline with the time and either ends the
+// session or files it again, so a session is re-filed about once per idle
+// period however often it is touched. The tick is published by a timer once
+// per Config.Tick, so the touch path never reads the clock; deadlines round
+// up to whole ticks, so a session ends between 0 and 1 tick after its idle
+// timeout has passed since its last touch (plus scheduling delay), never
+// before. A lookup checks the deadline too, so it never returns a session
+// whose deadline has passed even before the driver has ended it.
+//
+// The driver wakes only when a shard has something due, handles at most 512
+// wheel entries per hold of a shard's lock, and hands the endings to a
+// bounded pool of workers that run the callbacks with no lock held; when the
+// callbacks fall behind, the driver waits for them (Config.QueueLen), so no
+// ending is dropped.
+//
+// # Seams
+//
+// Everything that knows how sessions are stored is in the shard type
+// (table.go) and the few Manager methods that lock a shard; the driver only
+// asks a shard for what is due at a tick. A backend that keeps deadlines in a
+// shared store (Redis, so that several processes share sessions and claim
+// each expiry once) would replace the shard and that question, and keep the
+// handles, callbacks, workers, stats and clock as they are.
+package sessions

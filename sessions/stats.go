@@ -1,0 +1,130 @@
+package sessions
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Stats is a snapshot of a manager's counters, for monitoring (package
+// metrics exports them to Prometheus). Counters only grow; reading them costs
+// one short lock per shard, and keeping them costs the hot paths nothing they
+// did not already pay: each is either an atomic or a field of a shard that the
+// path holds locked anyway.
+type Stats struct {
+	// Active is the number of live sessions.
+	Active int
+	// Created counts sessions created (Renew creates none).
+	Created uint64
+	// Ended counts endings, indexed by Reason.
+	Ended [Evicted + 1]uint64
+	// CreateFailedFull counts Create calls refused with ErrTooManySessions;
+	// CreateFailedClosed those refused with ErrClosed.
+	CreateFailedFull, CreateFailedClosed uint64
+	// Renewed counts sessions moved to a new ID by Renew.
+	Renewed uint64
+	// Touches counts touches: Get, Touch and Session.Touch on a live session.
+	Touches uint64
+	// LookupHits and LookupMisses count lookups by ID (Get, Peek, Touch);
+	// LookupRejected counts text that GetString refused as malformed, which
+	// never reaches the table.
+	LookupHits, LookupMisses, LookupRejected uint64
+	// Refiles counts wheel entries that came due for a session touched
+	// since it was filed, and were filed again at its new deadline: the
+	// whole cost of lazy touching.
+	Refiles uint64
+	// BucketVisits counts wheel buckets emptied by the driver: its work
+	// apart from handling sessions, which grows with occupied buckets, not
+	// with time.
+	BucketVisits uint64
+	// CallbackPanics counts expiry callbacks that panicked (and were
+	// recovered).
+	CallbackPanics uint64
+	// CallbackQueue is the number of endings whose callbacks have not yet
+	// finished.
+	CallbackQueue int
+	// MaxSweepHold is the longest time the driver has held a shard's lock
+	// in one batch.
+	MaxSweepHold time.Duration
+	// Lateness is the distribution of how long after its deadline each
+	// session was ended by the driver (idle and absolute endings), in
+	// seconds.
+	Lateness Histogram
+	// Lifetime is the distribution of the time from creation to ending, in
+	// seconds.
+	Lifetime Histogram
+	// CallbackDuration is the distribution of the time the callbacks of one
+	// ending took together, in seconds.
+	CallbackDuration Histogram
+}
+
+// A Histogram is a distribution of observations in seconds.
+type Histogram struct {
+	// Bounds are the buckets' inclusive upper bounds, increasing.
+	Bounds []float64
+	// Counts[i] is the number of observations in bucket i: above
+	// Bounds[i-1] and at most Bounds[i]. It has one more element than
+	// Bounds, for observations above the last bound.
+	Counts []uint64
+	// Count is the number of observations and Sum their total.
+	Count uint64
+	Sum   float64
+}
+
+// Bucket bounds, in seconds. Lateness is expected within a tick (1 s by
+// default, often 100 ms), so its buckets run from 1 ms to a minute; session
+// lifetimes run from seconds to a working day; callbacks from 10 µs to 10 s.
+var (
+	LatenessBounds         = []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60}
+	LifetimeBounds         = []float64{1, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400}
+	CallbackDurationBounds = []float64{1e-5, 1e-4, 5e-4, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 10}
+)
+
+// histogram counts observations with atomics, so any goroutine may observe.
+type histogram struct {
+	bounds []float64
+	counts []atomic.Uint64
+	sumNs  atomic.Int64
+}
+
+func newHistogram(bounds []float64) *histogram {
+	return &histogram{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
+}
+
+func (h *histogram) observe(d time.Duration) {
+	s := d.Seconds()
+	i := 0
+	for i < len(h.bounds) && s > h.bounds[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sumNs.Add(int64(d))
+}
+
+func (h *histogram) snapshot() Histogram {
+	out := Histogram{Bounds: h.bounds, Counts: make([]uint64, len(h.counts))}
+	for i := range h.counts {
+		out.Counts[i] = h.counts[i].Load()
+		out.Count += out.Counts[i]
+	}
+	out.Sum = time.Duration(h.sumNs.Load()).Seconds()
+	return out
+}
+
+// shardStats are counted under the shard's lock, so they cost a plain
+// increment of a cache line the path already owns.
+type shardStats struct {
+	created, renewed, touches, hits, misses, refiles uint64
+	ended                                            [Evicted + 1]uint64
+}
+
+// maxDuration records the largest duration stored into it.
+type maxDuration struct{ v atomic.Int64 }
+
+func (m *maxDuration) observe(d time.Duration) {
+	for {
+		old := m.v.Load()
+		if int64(d) <= old || m.v.CompareAndSwap(old, int64(d)) {
+			return
+		}
+	}
+}

@@ -1,0 +1,224 @@
+package sessions
+
+import (
+	"math"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sessionwheel/sessionwheel/wheel"
+)
+
+// A record is one session's slot in a shard's arena. It holds no pointers,
+// so the garbage collector never looks inside the arena however many
+// sessions it holds; values and callbacks live in the shard's extras map,
+// and only for the sessions that have them.
+type record struct {
+	id      ID
+	access  int64  // tick of the last touch; for a free slot, the next free slot + 1
+	created int64  // tick of creation
+	idle    uint32 // the session's own idle timeout in ticks; 0: the manager's
+	gen     uint32 // generation<<2 | state
+}
+
+// Slot states, kept in the low bits of record.gen. A slot goes
+// free -> live -> (ending ->) free; the generation grows on each reuse, so a
+// stale handle never matches the slot's next occupant.
+const (
+	stateFree   = 0
+	stateLive   = 1
+	stateEnding = 2 // ended, callbacks not yet run: values still readable
+	stateMask   = 3
+	genStep     = 4
+)
+
+// An extra holds what only some sessions have.
+type extra struct {
+	values map[string]any
+	notify []func(Session, Reason)
+}
+
+const (
+	recChunkBits = 8 // records come in chunks of 256 (10 KiB): they never move
+	recChunkLen  = 1 << recChunkBits
+
+	// Index entries are tag<<24 | (slot+1); zero is an empty entry.
+	idxSlotBits = 24
+	idxSlotMask = 1<<idxSlotBits - 1
+)
+
+// A shard is an independently locked part of the table: an open-addressing
+// index from ID to slot, an arena of records, and a timing wheel over the
+// slots. Everything in it is guarded by mu except due.
+//
+// The index is not a Go map: map[ID]uint32 costs 30-48 bytes per session;
+// this one costs 4 bytes per entry at a load factor kept between 0.53 and
+// 0.8 (5-7.5 bytes per session). It uses linear probing (IDs are random, so
+// their first 8 bytes are the hash), an 8-bit tag from another byte of the ID
+// so that most probes that miss never read a record, and backward-shift
+// deletion so there are no tombstones.
+type shard struct {
+	mu     sync.Mutex
+	num    uint16 // this shard's index in Manager.shards
+	idx    []uint32
+	count  int
+	chunks [][]record
+	used   uint32 // slots handed out so far
+	free   uint32 // first free slot + 1; 0: none
+	wheel  wheel.Wheel
+	extras map[uint32]*extra
+	stats  shardStats
+
+	// due is a tick at or before which the driver must look at this shard:
+	// the wheel's next tick, or earlier. Written under mu, read by the ticker
+	// without it.
+	due atomic.Int64
+
+	_ [64]byte // keep neighbouring shards' locks off this cache line
+}
+
+func (s *shard) rec(slot uint32) *record {
+	return &s.chunks[slot>>recChunkBits][slot&(recChunkLen-1)]
+}
+
+// home maps a hash onto [0, n) without division (Lemire's fast range).
+func home(h uint64, n int) int {
+	hi, _ := bits.Mul64(h, uint64(n))
+	return int(hi)
+}
+
+// find returns the slot of id and its position in the index.
+func (s *shard) find(id ID) (slot uint32, pos int, ok bool) {
+	n := len(s.idx)
+	if n == 0 {
+		return 0, 0, false
+	}
+	tag := id.tag()
+	for i := home(id.hash(), n); ; {
+		e := s.idx[i]
+		if e == 0 {
+			return 0, 0, false
+		}
+		if e>>idxSlotBits == tag {
+			slot := e&idxSlotMask - 1
+			if s.rec(slot).id == id {
+				return slot, i, true
+			}
+		}
+		if i++; i == n {
+			i = 0
+		}
+	}
+}
+
+// index adds id -> slot to the index, growing it by half when it would pass
+// a load of 0.8.
+func (s *shard) index(id ID, slot uint32) {
+	if (s.count+1)*5 > len(s.idx)*4 {
+		old := s.idx
+		s.idx = make([]uint32, max(16, len(old)*3/2))
+		for _, e := range old {
+			if e != 0 {
+				sl := e&idxSlotMask - 1
+				s.place(s.rec(sl).id, sl)
+			}
+		}
+	}
+	s.place(id, slot)
+	s.count++
+}
+
+func (s *shard) place(id ID, slot uint32) {
+	n := len(s.idx)
+	i := home(id.hash(), n)
+	for s.idx[i] != 0 {
+		if i++; i == n {
+			i = 0
+		}
+	}
+	s.idx[i] = id.tag()<<idxSlotBits | (slot + 1)
+}
+
+// unindex removes the entry at pos, shifting later entries of its cluster
+// back into the hole when that keeps them reachable from their home (Knuth's
+// Algorithm R), so that probes never need tombstones.
+func (s *shard) unindex(pos int) {
+	n := len(s.idx)
+	hole := pos
+	for j := pos; ; {
+		if j++; j == n {
+			j = 0
+		}
+		e := s.idx[j]
+		if e == 0 {
+			break
+		}
+		k := home(s.rec(e&idxSlotMask-1).id.hash(), n)
+		// The entry at j may fill the hole unless its home lies cyclically
+		// in (hole, j].
+		if (hole <= j && (k <= hole || k > j)) || (hole > j && k <= hole && k > j) {
+			s.idx[hole] = e
+			hole = j
+		}
+	}
+	s.idx[hole] = 0
+	s.count--
+}
+
+// alloc returns a free slot, or false if the shard holds MaxShardSessions.
+func (s *shard) alloc() (uint32, bool) {
+	if s.free != 0 {
+		slot := s.free - 1
+		s.free = uint32(s.rec(slot).access)
+		return slot, true
+	}
+	if s.used >= MaxShardSessions {
+		return 0, false
+	}
+	slot := s.used
+	if int(slot>>recChunkBits) == len(s.chunks) {
+		s.chunks = append(s.chunks, make([]record, recChunkLen))
+	}
+	s.used++
+	return slot, true
+}
+
+// release frees a slot that is out of the index and the wheel.
+func (s *shard) release(slot uint32) {
+	r := s.rec(slot)
+	*r = record{access: int64(s.free), gen: r.gen &^ stateMask}
+	s.free = slot + 1
+	if len(s.extras) != 0 {
+		delete(s.extras, slot)
+	}
+}
+
+// extra returns the slot's extra, making one if asked.
+func (s *shard) extra(slot uint32, create bool) *extra {
+	ex := s.extras[slot]
+	if ex == nil && create {
+		if s.extras == nil {
+			s.extras = map[uint32]*extra{}
+		}
+		ex = &extra{}
+		s.extras[slot] = ex
+	}
+	return ex
+}
+
+// file puts slot in the wheel at dl and keeps due at or before it.
+func (s *shard) file(slot uint32, dl int64) {
+	s.wheel.Add(slot, dl)
+	if dl < s.due.Load() {
+		s.due.Store(dl)
+	}
+}
+
+// settle sets due from the wheel after the driver has emptied what was due.
+func (s *shard) settle() {
+	next, ok := s.wheel.Next()
+	if !ok {
+		next = math.MaxInt64
+	}
+	s.due.Store(next)
+}
