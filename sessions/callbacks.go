@@ -18,6 +18,7 @@ type ending struct {
 // itself, so it never waits, lest the pool deadlock on its own queue.
 func (m *Manager) dispatch(b []ending, wait bool) {
 	if len(b) == 0 {
+		m.freeBatch(b)
 		return
 	}
 	if !m.q.push(b, wait) {
@@ -67,6 +68,26 @@ func (m *Manager) run(b []ending) {
 	}
 	locked.mu.Unlock()
 	m.q.done(len(b))
+	m.freeBatch(b)
+}
+
+// newBatch and freeBatch recycle the driver's batches: at millions of
+// endings a second they would be most of what the driver allocates, and a
+// GC assist taken while a shard is locked lengthens the hold.
+func (m *Manager) newBatch() []ending {
+	if p, ok := m.batches.Get().(*[]ending); ok {
+		return (*p)[:0]
+	}
+	return make([]ending, 0, sweepBatch)
+}
+
+func (m *Manager) freeBatch(b []ending) {
+	if cap(b) < sweepBatch {
+		return
+	}
+	clear(b) // drop the callbacks and handles it refers to
+	b = b[:0]
+	m.batches.Put(&b)
 }
 
 // call runs one callback, recovering and counting a panic so that the

@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"runtime"
 	"time"
 )
 
@@ -86,7 +87,7 @@ func (m *Manager) sweep() int {
 func (m *Manager) sweepShard(sh *shard, now int64) int {
 	ended := 0
 	for {
-		var b []ending
+		b := m.newBatch()
 		at := m.cfg.Clock.Now()
 		sh.mu.Lock()
 		start := time.Now()
@@ -119,6 +120,11 @@ func (m *Manager) sweepShard(sh *shard, now int64) int {
 		if !more {
 			return ended
 		}
+		// Yield between batches, with no lock held: a goroutine that runs
+		// for 10 ms is preempted wherever it is, and a driver preempted
+		// inside a batch holds the shard's lock for the whole time slice of
+		// whatever runs instead (measured: 2-15 ms holds without this).
+		runtime.Gosched()
 	}
 }
 

@@ -28,6 +28,7 @@ type Manager struct {
 	maxHold                                    maxDuration
 
 	q       queue
+	batches sync.Pool // of *[]ending with room for sweepBatch
 	wake    chan struct{}
 	stop    chan struct{}
 	tickMu  sync.Mutex // serialises onTick with Close

@@ -82,18 +82,22 @@ var (
 // histogram counts observations with atomics, so any goroutine may observe.
 type histogram struct {
 	bounds []float64
+	limits []time.Duration // bounds as durations, compared without float conversion
 	counts []atomic.Uint64
 	sumNs  atomic.Int64
 }
 
 func newHistogram(bounds []float64) *histogram {
-	return &histogram{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
+	h := &histogram{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
+	for _, b := range bounds {
+		h.limits = append(h.limits, time.Duration(b*float64(time.Second)))
+	}
+	return h
 }
 
 func (h *histogram) observe(d time.Duration) {
-	s := d.Seconds()
 	i := 0
-	for i < len(h.bounds) && s > h.bounds[i] {
+	for i < len(h.limits) && d > h.limits[i] {
 		i++
 	}
 	h.counts[i].Add(1)

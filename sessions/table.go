@@ -111,21 +111,25 @@ func (s *shard) find(id ID) (slot uint32, pos int, ok bool) {
 	}
 }
 
-// index adds id -> slot to the index, growing it by half when it would pass
-// a load of 0.8.
+// index adds id -> slot to the index; the record must already be live. When
+// the entry would push the load past 0.8, the index grows by half instead
+// and is rebuilt from the arena, which includes the new record: reading the
+// records in slot order is sequential, where walking the old index would
+// fetch one random record per entry to learn its hash.
 func (s *shard) index(id ID, slot uint32) {
-	if (s.count+1)*5 > len(s.idx)*4 {
-		old := s.idx
-		s.idx = make([]uint32, max(16, len(old)*3/2))
-		for _, e := range old {
-			if e != 0 {
-				sl := e&idxSlotMask - 1
-				s.place(s.rec(sl).id, sl)
-			}
+	if (s.count+1)*5 <= len(s.idx)*4 {
+		s.place(id, slot)
+		s.count++
+		return
+	}
+	s.idx = make([]uint32, max(16, len(s.idx)*3/2))
+	s.count = 0
+	for sl := range s.used {
+		if r := s.rec(sl); r.gen&stateMask == stateLive {
+			s.place(r.id, sl)
+			s.count++
 		}
 	}
-	s.place(id, slot)
-	s.count++
 }
 
 func (s *shard) place(id ID, slot uint32) {

@@ -1,0 +1,271 @@
+package sessions_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sessionwheel/sessionwheel/sessions"
+	"github.com/sessionwheel/sessionwheel/sessions/sessionstest"
+)
+
+// The sizes the large benchmarks use: go test -bench . -sizes 1000000,10000000
+var sizesFlag = flag.String("sizes", "1000000", "comma-separated live-session counts for the large benchmarks")
+
+func sizes(b *testing.B) []int {
+	var out []int
+	for f := range strings.SplitSeq(*sizesFlag, ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			b.Fatalf("-sizes: %v", err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func label(n int) string {
+	switch {
+	case n%1000000 == 0:
+		return fmt.Sprintf("%dM", n/1000000)
+	case n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return strconv.Itoa(n)
+}
+
+// filled returns a manager on a fake clock holding n sessions, and their
+// IDs in creation order.
+func filled(b *testing.B, n int, cfg sessions.Config) (*sessions.Manager, *sessionstest.Clock, []sessions.ID) {
+	b.Helper()
+	clk := sessionstest.NewClock(time.Time{})
+	cfg.Clock = clk
+	m, err := sessions.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]sessions.ID, n)
+	for i := range ids {
+		s, err := m.Create()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = s.ID()
+	}
+	return m, clk, ids
+}
+
+// timerEngine is the baseline the issue measures against: a map from ID to
+// entry, sharded and locked like the manager's table, with one time.Timer
+// per session, Reset on every touch.
+type timerEngine struct {
+	shards [64]struct {
+		mu sync.Mutex
+		m  map[sessions.ID]*time.Timer
+	}
+	idle time.Duration
+}
+
+func newTimerEngine(idle time.Duration) *timerEngine {
+	e := &timerEngine{idle: idle}
+	for i := range e.shards {
+		e.shards[i].m = map[sessions.ID]*time.Timer{}
+	}
+	return e
+}
+
+func (e *timerEngine) create(id sessions.ID) {
+	sh := &e.shards[id[15]&63]
+	t := time.AfterFunc(e.idle, func() {
+		sh.mu.Lock()
+		delete(sh.m, id)
+		sh.mu.Unlock()
+	})
+	sh.mu.Lock()
+	sh.m[id] = t
+	sh.mu.Unlock()
+}
+
+func (e *timerEngine) touch(id sessions.ID) bool {
+	sh := &e.shards[id[15]&63]
+	sh.mu.Lock()
+	t := sh.m[id]
+	sh.mu.Unlock()
+	return t != nil && t.Reset(e.idle)
+}
+
+func shuffled(ids []sessions.ID) []sessions.ID {
+	out := slices.Clone(ids)
+	r := rand.New(rand.NewPCG(1, 2))
+	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+// BenchmarkTouch measures a touch by ID (Manager.Touch) with n sessions
+// live, in creation order and in random order, against the time.Timer
+// baseline in the same run.
+func BenchmarkTouch(b *testing.B) {
+	for _, n := range sizes(b) {
+		m, _, ids := filled(b, n, sessions.Config{})
+		random := shuffled(ids)
+		for _, order := range []struct {
+			name string
+			ids  []sessions.ID
+		}{{"sequential", ids}, {"random", random}} {
+			b.Run(fmt.Sprintf("engine=sessionwheel/order=%s/live=%s", order.name, label(n)), func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					if !m.Touch(order.ids[i]) {
+						b.Fatal("session not found")
+					}
+					if i++; i == len(order.ids) {
+						i = 0
+					}
+				}
+			})
+		}
+		b.Run(fmt.Sprintf("engine=sessionwheel/order=random/goroutines=%d/live=%s", runtime.GOMAXPROCS(0), label(n)), func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				i := rand.IntN(len(random))
+				for pb.Next() {
+					m.Touch(random[i])
+					if i++; i == len(random) {
+						i = 0
+					}
+				}
+			})
+		})
+		m.Close(context.Background())
+		m = nil
+		runtime.GC()
+
+		e := newTimerEngine(time.Hour)
+		for _, id := range ids {
+			e.create(id)
+		}
+		for _, order := range []struct {
+			name string
+			ids  []sessions.ID
+		}{{"sequential", ids}, {"random", random}} {
+			b.Run(fmt.Sprintf("engine=timer/order=%s/live=%s", order.name, label(n)), func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					if !e.touch(order.ids[i]) {
+						b.Fatal("timer not found")
+					}
+					if i++; i == len(order.ids) {
+						i = 0
+					}
+				}
+			})
+		}
+		for i := range e.shards {
+			for _, t := range e.shards[i].m {
+				t.Stop()
+			}
+		}
+		runtime.GC()
+	}
+}
+
+// BenchmarkCreate measures Create, random ID included, on a growing
+// manager.
+func BenchmarkCreate(b *testing.B) {
+	b.ReportAllocs()
+	m, err := sessions.New(sessions.Config{Clock: sessionstest.NewClock(time.Time{})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	for b.Loop() {
+		if _, err := m.Create(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCreateTo measures creating n sessions from empty, per session.
+func BenchmarkCreateTo(b *testing.B) {
+	for _, n := range sizes(b) {
+		b.Run("live="+label(n), func(b *testing.B) {
+			for b.Loop() {
+				m, _, _ := filled(b, n, sessions.Config{DiscardOnClose: true})
+				b.StopTimer()
+				m.Close(context.Background())
+				runtime.GC()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/create")
+		})
+	}
+}
+
+// BenchmarkMemory reports the heap bytes per live session (index, arena
+// and wheel; no values) and the time of a forced GC with them live.
+// Run with -benchtime=1x.
+func BenchmarkMemory(b *testing.B) {
+	for _, n := range sizes(b) {
+		b.Run("live="+label(n), func(b *testing.B) {
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				debug.FreeOSMemory()
+				runtime.ReadMemStats(&before)
+				m, _, _ := filled(b, n, sessions.Config{DiscardOnClose: true}) // the IDs slice is garbage by the GC below
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "B/session")
+				var gcs []time.Duration
+				for range 5 {
+					t0 := time.Now()
+					runtime.GC()
+					gcs = append(gcs, time.Since(t0))
+				}
+				slices.Sort(gcs)
+				b.ReportMetric(float64(gcs[2].Microseconds())/1000, "ms/gc")
+				if m.Len() != n {
+					b.Fatal("lost sessions")
+				}
+				m.Close(context.Background())
+			}
+		})
+	}
+}
+
+// BenchmarkExpire measures endings through the driver's sweep to no-op
+// callbacks: n sessions due at the same tick, per ending.
+func BenchmarkExpire(b *testing.B) {
+	for _, n := range sizes(b) {
+		b.Run("live="+label(n), func(b *testing.B) {
+			var hold time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				m, clk, _ := filled(b, n, sessions.Config{IdleTimeout: time.Minute, OnExpire: func(sessions.Session, sessions.Reason) {}})
+				runtime.GC()
+				b.StartTimer()
+				clk.Advance(2 * time.Minute)
+				if got := m.Sweep() + int(m.Stats().Ended[sessions.Idle]); got < n {
+					b.Fatalf("ended %d of %d", got, n)
+				}
+				b.StopTimer()
+				hold = max(hold, m.Stats().MaxSweepHold)
+				m.Close(context.Background())
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "endings/s")
+			b.ReportMetric(float64(hold.Microseconds()), "µs-max-lock-hold")
+		})
+	}
+}
