@@ -187,6 +187,7 @@ func (m *Manager) shutdownShard(sh *shard) {
 					sh.unindex(pos)
 				}
 				m.live.Add(-1)
+				sh.stats.discarded++
 				sh.release(slot)
 				continue
 			}

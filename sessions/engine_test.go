@@ -435,9 +435,10 @@ func TestClockJump(t *testing.T) {
 		t.Fatalf("backward jump ended %d sessions", log.count())
 	}
 	before := m.Stats().BucketVisits
-	clk.Advance(time.Hour + 30*24*time.Hour)
-	if got := m.Sweep(); got != n {
-		t.Fatalf("one sweep after the jump ended %d, want %d", got, n)
+	clk.Advance(time.Hour + 30*24*time.Hour) // one tick of the manager's timer; the driver or Sweep ends them
+	m.Sweep()
+	if got := log.count(); got != n {
+		t.Fatalf("after the jump %d sessions ended, want %d", got, n)
 	}
 	visits := m.Stats().BucketVisits - before
 	// 4 shards x 11 levels x 64 buckets bounds the buckets that can be
@@ -448,9 +449,6 @@ func TestClockJump(t *testing.T) {
 	t.Logf("30-day jump: %d sessions ended, %d bucket visits", n, visits)
 	if !keep.Alive() {
 		t.Fatal("a session due in 40 days ended")
-	}
-	if log.count() != n {
-		t.Fatalf("%d endings, want %d", log.count(), n)
 	}
 }
 
@@ -512,7 +510,7 @@ func TestDiscardOnClose(t *testing.T) {
 	if err := m.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if log.count() != 0 || m.Stats().Ended[sessions.Shutdown] != 0 || m.Len() != 0 {
+	if st := m.Stats(); log.count() != 0 || st.Ended[sessions.Shutdown] != 0 || m.Len() != 0 || st.Discarded != 1 {
 		t.Fatal("DiscardOnClose ran callbacks or counted endings")
 	}
 }

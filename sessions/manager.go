@@ -192,8 +192,7 @@ func (m *Manager) evict(si uint16) bool {
 				sh.stats.refiles++
 				continue
 			}
-			sh.wheel.Remove(slot)
-			b := m.end(sh, slot, Evicted, m.tick.Load(), nil)
+			b, _ := m.endNow(sh, slot, Evicted, nil) // an overdue victim ends as idle
 			sh.mu.Unlock()
 			m.dispatch(b, false)
 			return true
@@ -253,12 +252,13 @@ func (m *Manager) lookup(id ID, touch bool) (Session, bool) {
 		sh.mu.Unlock()
 		return Session{}, false
 	}
-	sh.stats.hits++
 	if touch {
-		sh.stats.touches++
+		sh.stats.touchHits++
 		if r.access != now {
 			r.access = now
 		}
+	} else {
+		sh.stats.peekHits++
 	}
 	s := Session{m: m, id: id, shard: si, slot: slot, gen: r.gen &^ stateMask}
 	sh.mu.Unlock()
@@ -284,14 +284,17 @@ func (m *Manager) Expire(id ID) bool {
 
 // endNow ends the live session in slot for reason, unless its deadline has
 // passed, in which case it ends for that (idle or absolute) and endNow
-// reports false: it was already dead. The caller holds sh.mu and dispatches
+// reports false: it was already dead.  The caller holds sh.mu and dispatches
 // the returned batch after unlocking.
 func (m *Manager) endNow(sh *shard, slot uint32, reason Reason, b []ending) ([]ending, bool) {
 	r := sh.rec(slot)
 	now := m.tick.Load()
 	alive := true
 	if dl, why := m.deadline(r); dl <= now {
+		// Dead by its deadline, just not yet swept: it ends as the driver
+		// would have ended it.
 		reason, alive = why, false
+		m.lateness.observe(max(0, m.cfg.Clock.Now().Sub(m.timeOf(dl))))
 	}
 	sh.wheel.Remove(slot)
 	return m.end(sh, slot, reason, now, b), alive
@@ -430,10 +433,11 @@ func (m *Manager) Stats() Stats {
 		sh.mu.Unlock()
 		st.Created += c.created
 		st.Renewed += c.renewed
-		st.Touches += c.touches
-		st.LookupHits += c.hits
+		st.Touches += c.touchHits + c.touches
+		st.LookupHits += c.touchHits + c.peekHits
 		st.LookupMisses += c.misses
 		st.Refiles += c.refiles
+		st.Discarded += c.discarded
 		for r := range c.ended {
 			st.Ended[r] += c.ended[r]
 		}

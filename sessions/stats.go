@@ -17,6 +17,9 @@ type Stats struct {
 	Created uint64
 	// Ended counts endings, indexed by Reason.
 	Ended [Evicted + 1]uint64
+	// Discarded counts sessions dropped by Close under
+	// Config.DiscardOnClose. Created = Active + the sum of Ended + Discarded.
+	Discarded uint64
 	// CreateFailedFull counts Create calls refused with ErrTooManySessions;
 	// CreateFailedClosed those refused with ErrClosed.
 	CreateFailedFull, CreateFailedClosed uint64
@@ -46,8 +49,9 @@ type Stats struct {
 	// in one batch.
 	MaxSweepHold time.Duration
 	// Lateness is the distribution of how long after its deadline each
-	// session was ended by the driver (idle and absolute endings), in
-	// seconds.
+	// idle or absolute ending happened, in seconds, measured from the
+	// deadline rounded up to whole ticks: the driver's delay, not the
+	// tick's coarseness.
 	Lateness Histogram
 	// Lifetime is the distribution of the time from creation to ending, in
 	// seconds.
@@ -115,10 +119,18 @@ func (h *histogram) snapshot() Histogram {
 }
 
 // shardStats are counted under the shard's lock, so they cost a plain
-// increment of a cache line the path already owns.
+// increment of a cache line the path already owns. A lookup that touches
+// is both a hit and a touch but increments one counter.
 type shardStats struct {
-	created, renewed, touches, hits, misses, refiles uint64
-	ended                                            [Evicted + 1]uint64
+	touchHits uint64 // Get and Touch that found the session (first: on the lock's cache line)
+	peekHits  uint64 // Peek that found the session
+	misses    uint64
+	touches   uint64 // Session.Touch
+	created   uint64
+	renewed   uint64
+	refiles   uint64
+	discarded uint64
+	ended     [Evicted + 1]uint64
 }
 
 // maxDuration records the largest duration stored into it.

@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/sessionwheel/sessionwheel/wheel"
 )
@@ -58,23 +59,32 @@ const (
 // so that most probes that miss never read a record, and backward-shift
 // deletion so there are no tombstones.
 type shard struct {
+	shardData
+	// Round the size up to whole cache lines, so that every shard starts
+	// on one (the array is large enough to be page-aligned) and its first
+	// line, which a touch writes, is shared with no other shard.
+	_ [(64 - unsafe.Sizeof(shardData{})%64) % 64]byte
+}
+
+type shardData struct { // see shard
+	// What a touch needs comes first, on one cache line: the lock, the
+	// index, the arena and the first counter.
 	mu     sync.Mutex
-	num    uint16 // this shard's index in Manager.shards
 	idx    []uint32
-	count  int
 	chunks [][]record
+	stats  shardStats
+
+	count  int
 	used   uint32 // slots handed out so far
 	free   uint32 // first free slot + 1; 0: none
+	num    uint16 // this shard's index in Manager.shards
 	wheel  wheel.Wheel
 	extras map[uint32]*extra
-	stats  shardStats
 
 	// due is a tick at or before which the driver must look at this shard:
 	// the wheel's next tick, or earlier. Written under mu, read by the ticker
 	// without it.
 	due atomic.Int64
-
-	_ [64]byte // keep neighbouring shards' locks off this cache line
 }
 
 func (s *shard) rec(slot uint32) *record {

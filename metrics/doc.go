@@ -1,0 +1,72 @@
+// Package metrics exports a sessions.Manager's statistics to Prometheus.
+//
+// The engine already counts everything worth watching (sessions created and
+// ended, touches, lookups, wheel work, callback trouble, and three
+// histograms) with atomics and with counters kept under shard locks its hot
+// paths hold anyway; see sessions.Stats. A Collector adds nothing to those
+// paths: it keeps no counters of its own and no state at all, and reads the
+// manager only when Prometheus scrapes, with one call of Manager.Stats per
+// scrape, turning the snapshot into constant metrics. Creating and touching
+// sessions cost the same with or without a registered Collector
+// (BenchmarkTouch shows it).
+//
+// There is no global state: New returns a Collector and the caller registers
+// it on the prometheus.Registerer of its choice. Several managers in one
+// process are told apart by constant labels chosen by the caller:
+//
+//	reg := prometheus.NewRegistry()
+//	reg.MustRegister(metrics.New(web, prometheus.Labels{"manager": "web"}))
+//	reg.MustRegister(metrics.New(api, prometheus.Labels{"manager": "api"}))
+//	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+//
+// # Metrics
+//
+// Every name starts with sessionwheel_. Every labelled series exists from the
+// first scrape, at zero if nothing has happened yet, so that rate() and
+// alerts see a series start at 0 rather than appear mid-way.
+//
+//	sessionwheel_sessions_created_total         counter   sessions created (Renew creates none)
+//	sessionwheel_sessions_ended_total           counter   sessions ended, by reason: idle, absolute, explicit, shutdown, evicted
+//	sessionwheel_sessions_active                gauge     live sessions
+//	sessionwheel_touches_total                  counter   touches of live sessions
+//	sessionwheel_lookups_total                  counter   lookups by ID, by result: hit, miss, rejected (malformed cookie text)
+//	sessionwheel_create_failures_total          counter   failed Create calls, by cause: full, closed
+//	sessionwheel_renewals_total                 counter   sessions moved to a new ID by Renew
+//	sessionwheel_wheel_refiles_total            counter   wheel entries filed again because their session was touched
+//	sessionwheel_wheel_bucket_visits_total      counter   wheel buckets emptied by the driver
+//	sessionwheel_callback_panics_total          counter   expiry callbacks that panicked (recovered)
+//	sessionwheel_callback_queue_length          gauge     endings whose callbacks have not finished
+//	sessionwheel_sweep_hold_max_seconds         gauge     longest hold of a shard lock by the driver, since start
+//	sessionwheel_expiry_lateness_seconds        histogram how long after its deadline the driver ended a session
+//	sessionwheel_callback_duration_seconds      histogram time the callbacks of one ending took together
+//	sessionwheel_session_lifetime_seconds       histogram time from creation to ending
+//
+// # Histogram buckets
+//
+// The buckets are the engine's (the Collector converts its per-bucket counts
+// to Prometheus's cumulative ones; upper bounds are inclusive in both):
+//
+//   - sessionwheel_expiry_lateness_seconds: sessions.LatenessBounds, 1 ms to
+//     1 minute (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60).
+//     A session ends between 0 and 1 tick after its deadline (Config.Tick,
+//     1 s by default, often 100 ms), plus scheduling delay; the buckets
+//     resolve both common ticks and show a driver that falls behind by
+//     seconds or more. Only idle and absolute endings are observed: the
+//     others have no deadline to be late for.
+//   - sessionwheel_session_lifetime_seconds: sessions.LifetimeBounds, 1 s to
+//     1 day (1, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400),
+//     covering a bounce, the 15-minute default idle timeout, and a working
+//     day. Measured in whole ticks, for every reason.
+//   - sessionwheel_callback_duration_seconds: sessions.CallbackDurationBounds,
+//     10 µs to 10 s (1e-05, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1,
+//     0.5, 1, 10): from a callback that logs a line to one that calls a slow
+//     remote service. Only endings with callbacks (NotifyOnExpire or
+//     Config.OnExpire) are observed.
+//
+// Lateness is measured from the deadline the engine keeps: the end of the
+// tick of the last touch plus the idle timeout in whole ticks (or the
+// absolute deadline, likewise rounded), never before the exact one. So it
+// says how well the driver keeps up, not how coarse the tick is: the driver
+// wakes at the start of the tick a deadline falls on, so when it keeps up,
+// lateness is the timer's and the sweep's delay, well under a tick.
+package metrics
