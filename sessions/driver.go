@@ -101,7 +101,7 @@ func (m *Manager) sweepShard(sh *shard, now int64) int {
 			if !ok {
 				break
 			}
-			dl, reason := m.deadline(sh.rec(slot))
+			dl, reason := m.deadline(sh, slot, sh.rec(slot))
 			if dl > now {
 				sh.wheel.Add(slot, dl)
 				sh.stats.refiles++

@@ -110,14 +110,14 @@ func (m *Manager) publish(t int64) {
 // deadline returns the tick at which r ends and why. A touch during tick a
 // happened at or after a's start, so ending at a+1+idle is never early and
 // at most one tick late.
-func (m *Manager) deadline(r *record) (int64, Reason) {
+func (m *Manager) deadline(sh *shard, slot uint32, r *record) (int64, Reason) {
 	idle := m.idleTicks
 	if r.idle != 0 {
 		idle = int64(r.idle)
 	}
 	dl := r.access + 1 + idle
 	if m.absTicks > 0 {
-		if a := r.created + 1 + m.absTicks; a <= dl {
+		if a := *sh.created(slot) + 1 + m.absTicks; a <= dl {
 			return a, Absolute
 		}
 	}
@@ -161,9 +161,10 @@ func (m *Manager) Create() (Session, error) {
 	}
 	now := m.tick.Load()
 	r := sh.rec(slot)
-	*r = record{id: id, access: now, created: now, gen: r.gen&^stateMask + genStep | stateLive}
+	*r = record{id: id, access: now, gen: r.gen&^stateMask + genStep | stateLive}
+	*sh.created(slot) = now
 	sh.index(id, slot)
-	dl, _ := m.deadline(r)
+	dl, _ := m.deadline(sh, slot, r)
 	sh.file(slot, dl)
 	sh.stats.created++
 	s := m.handle(si, slot, r)
@@ -187,7 +188,7 @@ func (m *Manager) evict(si uint16) bool {
 			if !ok {
 				break
 			}
-			if dl, _ := m.deadline(sh.rec(slot)); dl > when && try < evictTries {
+			if dl, _ := m.deadline(sh, slot, sh.rec(slot)); dl > when && try < evictTries {
 				sh.wheel.Add(slot, dl)
 				sh.stats.refiles++
 				continue
@@ -247,7 +248,7 @@ func (m *Manager) lookup(id ID, touch bool) (Session, bool) {
 		return Session{}, false
 	}
 	r := sh.rec(slot)
-	if dl, _ := m.deadline(r); dl <= now {
+	if dl, _ := m.deadline(sh, slot, r); dl <= now {
 		sh.stats.misses++
 		sh.mu.Unlock()
 		return Session{}, false
@@ -290,7 +291,7 @@ func (m *Manager) endNow(sh *shard, slot uint32, reason Reason, b []ending) ([]e
 	r := sh.rec(slot)
 	now := m.tick.Load()
 	alive := true
-	if dl, why := m.deadline(r); dl <= now {
+	if dl, why := m.deadline(sh, slot, r); dl <= now {
 		// Dead by its deadline, just not yet swept: it ends as the driver
 		// would have ended it.
 		reason, alive = why, false
@@ -311,7 +312,7 @@ func (m *Manager) end(sh *shard, slot uint32, reason Reason, now int64, b []endi
 	}
 	m.live.Add(-1)
 	sh.stats.ended[reason]++
-	m.lifetime.observe(time.Duration(now-r.created) * m.cfg.Tick)
+	m.lifetime.observe(time.Duration(now-*sh.created(slot)) * m.cfg.Tick)
 	var notify []func(Session, Reason)
 	if ex := sh.extra(slot, false); ex != nil {
 		notify = ex.notify
@@ -359,7 +360,7 @@ func (m *Manager) Renew(id ID) (Session, error) {
 		return Session{}, ErrEnded
 	}
 	or := osh.rec(slot)
-	if dl, _ := m.deadline(or); dl <= now {
+	if dl, _ := m.deadline(osh, slot, or); dl <= now {
 		return Session{}, ErrEnded
 	}
 	nslot, ok := nsh.alloc()
@@ -367,7 +368,8 @@ func (m *Manager) Renew(id ID) (Session, error) {
 		return Session{}, ErrTooManySessions
 	}
 	nr := nsh.rec(nslot)
-	*nr = record{id: nid, access: now, created: or.created, idle: or.idle, gen: nr.gen&^stateMask + genStep | stateLive}
+	*nr = record{id: nid, access: now, idle: or.idle, gen: nr.gen&^stateMask + genStep | stateLive}
+	*nsh.created(nslot) = *osh.created(slot)
 	nsh.index(nid, nslot)
 	if ex := osh.extras[slot]; ex != nil {
 		delete(osh.extras, slot)
@@ -377,7 +379,7 @@ func (m *Manager) Renew(id ID) (Session, error) {
 	osh.unindex(pos)
 	osh.wheel.Remove(slot)
 	osh.release(slot)
-	dl, _ := m.deadline(nr)
+	dl, _ := m.deadline(nsh, nslot, nr)
 	nsh.file(nslot, dl)
 	osh.stats.renewed++
 	return m.handle(nsi, nslot, nr), nil
@@ -398,7 +400,7 @@ func (m *Manager) Range(f func(Session) bool) {
 			if r.gen&stateMask != stateLive {
 				continue
 			}
-			if dl, _ := m.deadline(r); dl > now {
+			if dl, _ := m.deadline(sh, slot, r); dl > now {
 				batch = append(batch, m.handle(uint16(i), slot, r))
 			}
 		}

@@ -44,7 +44,7 @@ func (s Session) lock(live bool) (*shard, *record, error) {
 		if !live {
 			return sh, r, nil
 		}
-		if dl, _ := s.m.deadline(r); dl > s.m.tick.Load() {
+		if dl, _ := s.m.deadline(sh, s.slot, r); dl > s.m.tick.Load() {
 			return sh, r, nil
 		}
 	}
@@ -177,7 +177,7 @@ func (s Session) SetIdleTimeout(d time.Duration) error {
 	r.idle = uint32(ticks(d, t))
 	// A later deadline is found lazily when the wheel entry comes due; an
 	// earlier one must move the entry.
-	dl, _ := s.m.deadline(r)
+	dl, _ := s.m.deadline(sh, s.slot, r)
 	if filed, ok := sh.wheel.When(s.slot); ok && dl < filed {
 		sh.file(s.slot, dl)
 	}
@@ -202,31 +202,31 @@ func (s Session) IdleTimeout() time.Duration {
 // CreatedAt returns the start of the tick in which the session was created,
 // or the zero time if it has ended.
 func (s Session) CreatedAt() time.Time {
-	return s.times(func(r *record) int64 { return r.created })
+	return s.times(func(sh *shard, r *record) int64 { return *sh.created(s.slot) })
 }
 
 // LastAccess returns the start of the tick in which the session was last
 // touched, or the zero time if it has ended.
 func (s Session) LastAccess() time.Time {
-	return s.times(func(r *record) int64 { return r.access })
+	return s.times(func(_ *shard, r *record) int64 { return r.access })
 }
 
 // Deadline returns when the session will end unless touched again: the
 // earlier of its idle and absolute deadlines. It is the zero time if the
 // session has ended.
 func (s Session) Deadline() time.Time {
-	return s.times(func(r *record) int64 {
-		dl, _ := s.m.deadline(r)
+	return s.times(func(sh *shard, r *record) int64 {
+		dl, _ := s.m.deadline(sh, s.slot, r)
 		return dl
 	})
 }
 
-func (s Session) times(f func(*record) int64) time.Time {
+func (s Session) times(f func(*shard, *record) int64) time.Time {
 	sh, r, err := s.lock(false)
 	if err != nil {
 		return time.Time{}
 	}
-	t := f(r)
+	t := f(sh, r)
 	sh.mu.Unlock()
 	return s.m.timeOf(t)
 }
