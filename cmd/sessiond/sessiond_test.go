@@ -1,0 +1,440 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sessionwheel/sessionwheel/sessions"
+	"github.com/sessionwheel/sessionwheel/sessions/sessionstest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// expiredLine matches the one kind of line sessiond prints on stdout.
+var expiredLine = regexp.MustCompile(`^Session ([A-Za-z0-9_-]{22}) has expired\.$`)
+
+func TestFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		msg  string // in stderr
+	}{
+		{[]string{"-idle-timeout", "0"}, "-idle-timeout 0s: must be positive"},
+		{[]string{"-idle-timeout", "-1s"}, "-idle-timeout -1s: must be positive"},
+		{[]string{"-idle-timeout", "soon"}, `invalid value "soon" for flag -idle-timeout`},
+		{[]string{"-tick", "0"}, "-tick 0s: must be at least 1ms"},
+		{[]string{"-tick", "500us"}, "-tick 500µs: must be at least 1ms"},
+		{[]string{"-tick", "10s"}, "-tick 10s: must not be more than -idle-timeout 5s"},
+		{[]string{"-tick", "1ms", "-idle-timeout", "2000h"}, "IdleTimeout 2000h0m0s is more than 2^32 ticks of 1ms"},
+		{[]string{"-max-sessions", "-1"}, "-max-sessions -1: must not be negative"},
+		{[]string{"-max-sessions", "many"}, `invalid value "many" for flag -max-sessions`},
+		{[]string{"-port", "80"}, "flag provided but not defined: -port"},
+		{[]string{"serve"}, `unexpected argument "serve"`},
+	} {
+		var stdout, stderr bytes.Buffer
+		if got := run(context.Background(), tc.args, &stdout, &stderr); got != exitUsage {
+			t.Errorf("%q: exit status %d, want %d", tc.args, got, exitUsage)
+		}
+		if !strings.Contains(stderr.String(), tc.msg) {
+			t.Errorf("%q: stderr %q does not say %q", tc.args, stderr.String(), tc.msg)
+		}
+		if stdout.Len() != 0 {
+			t.Errorf("%q: stdout %q", tc.args, stdout.String())
+		}
+	}
+
+	var stdout, stderr bytes.Buffer
+	if got := run(context.Background(), []string{"-h"}, &stdout, &stderr); got != exitOK {
+		t.Errorf("-h: exit status %d", got)
+	}
+	if !strings.Contains(stderr.String(), "Usage: sessiond") || !strings.Contains(stderr.String(), "-max-sessions") || stdout.Len() != 0 {
+		t.Errorf("-h: stdout %q, stderr %q", stdout.String(), stderr.String())
+	}
+}
+
+func TestListenError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var stdout, stderr bytes.Buffer
+	if got := run(context.Background(), []string{"-addr", ln.Addr().String()}, &stdout, &stderr); got != exitError {
+		t.Errorf("address in use: exit status %d, want %d; stderr %q", got, exitError, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "cannot listen") || stdout.Len() != 0 {
+		t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// testServer is a server on a fake clock, closed when the test ends.
+type testServer struct {
+	*server
+	clock  *sessionstest.Clock
+	stdout *lockedBuffer
+	jar    http.CookieJar
+}
+
+func newTestServer(t *testing.T, cfg config) *testServer {
+	t.Helper()
+	ts := &testServer{clock: sessionstest.NewClock(time.Time{}), stdout: &lockedBuffer{}}
+	srv, err := newServer(cfg, ts.clock, ts.stdout, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.server = srv
+	t.Cleanup(func() { srv.m.Close(context.Background()) })
+	return ts
+}
+
+// get serves a GET with the cookies of jar (if not nil), stores the cookies
+// the response sets in it, and returns the response.
+func (ts *testServer) get(jar http.CookieJar, path string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodGet, "http://sessiond.test"+path, nil)
+	if jar != nil {
+		for _, c := range jar.Cookies(r.URL) {
+			r.AddCookie(c)
+		}
+	}
+	w := httptest.NewRecorder()
+	ts.h.ServeHTTP(w, r)
+	if jar != nil {
+		jar.SetCookies(r.URL, w.Result().Cookies())
+	}
+	return w
+}
+
+func newJar(t *testing.T) http.CookieJar {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jar
+}
+
+var sessionIn = regexp.MustCompile(`Your session ([A-Za-z0-9_-]{22}) is active`)
+
+// logme visits /logme and returns the session ID the page names.
+func (ts *testServer) logme(t *testing.T, jar http.CookieJar) string {
+	t.Helper()
+	w := ts.get(jar, "/logme")
+	m := sessionIn.FindStringSubmatch(w.Body.String())
+	if w.Code != http.StatusOK || m == nil {
+		t.Fatalf("/logme: %d %q", w.Code, w.Body.String())
+	}
+	return m[1]
+}
+
+// lines returns the lines printed so far, each checked to be an expiry line.
+func (ts *testServer) lines(t *testing.T) []string {
+	t.Helper()
+	var ids []string
+	for _, l := range strings.SplitAfter(ts.stdout.String(), "\n") {
+		if l == "" {
+			continue
+		}
+		m := expiredLine.FindStringSubmatch(strings.TrimSuffix(l, "\n"))
+		if m == nil || !strings.HasSuffix(l, "\n") {
+			t.Fatalf("stdout line %q", l)
+		}
+		ids = append(ids, m[1])
+	}
+	return ids
+}
+
+func TestLogme(t *testing.T) {
+	const idle, tick = 5 * time.Second, 100 * time.Millisecond
+	ts := newTestServer(t, config{idleTimeout: idle, tick: tick})
+	jar := newJar(t)
+	id := ts.logme(t, jar)
+
+	// Keep visiting it to keep the session active.
+	for range 20 {
+		ts.clock.Advance(idle * 8 / 10)
+		ts.m.Sweep()
+		if got := ts.logme(t, jar); got != id {
+			t.Fatalf("session changed from %s to %s while visiting", id, got)
+		}
+	}
+	if l := ts.lines(t); len(l) != 0 {
+		t.Fatalf("printed %q while visiting", l)
+	}
+	ts.clock.Advance(idle)
+	ts.m.Sweep()
+	if l := ts.lines(t); len(l) != 0 {
+		t.Fatalf("printed %q before the idle timeout", l)
+	}
+	ts.clock.Advance(tick)
+	ts.m.Sweep()
+	if l := ts.lines(t); len(l) != 1 || l[0] != id {
+		t.Fatalf("printed %q, want the line for %s", l, id)
+	}
+
+	// The expired cookie, or a made-up one, gets a new session.
+	if got := ts.logme(t, jar); got == id {
+		t.Errorf("expired session %s came back", id)
+	}
+	made, madeUp := newJar(t), sessions.ID{7}.String()
+	u := httptest.NewRequest(http.MethodGet, "http://sessiond.test/", nil).URL
+	made.SetCookies(u, []*http.Cookie{{Name: "session", Value: madeUp}})
+	if got := ts.logme(t, made); got == madeUp {
+		t.Error("made-up session ID adopted")
+	}
+}
+
+func TestLogout(t *testing.T) {
+	ts := newTestServer(t, config{idleTimeout: 5 * time.Second, tick: 100 * time.Millisecond})
+	jar := newJar(t)
+	id := ts.logme(t, jar)
+	w := ts.get(jar, "/logout")
+	if want := "Your session " + id + " has ended.\n"; w.Code != http.StatusOK || w.Body.String() != want {
+		t.Errorf("/logout: %d %q, want %q", w.Code, w.Body.String(), want)
+	}
+	ts.m.Sweep() // waits for the callbacks
+	if l := ts.lines(t); len(l) != 1 || l[0] != id {
+		t.Fatalf("printed %q, want the line for %s", l, id)
+	}
+	if w := ts.get(jar, "/logout"); w.Body.String() != "You have no session.\n" {
+		t.Errorf("second /logout: %q", w.Body.String())
+	}
+	if got := ts.logme(t, jar); got == id {
+		t.Error("session came back after logout")
+	}
+	if l := ts.lines(t); len(l) != 1 {
+		t.Errorf("printed %q", l)
+	}
+}
+
+func TestPages(t *testing.T) {
+	ts := newTestServer(t, config{idleTimeout: 5 * time.Second, tick: 100 * time.Millisecond, maxSessions: 1})
+	if w := ts.get(nil, "/"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "/logme") ||
+		!strings.Contains(w.Body.String(), "5s") || len(w.Result().Cookies()) != 0 {
+		t.Errorf("/: %d %q", w.Code, w.Body.String())
+	}
+	if w := ts.get(nil, "/nothing"); w.Code != http.StatusNotFound {
+		t.Errorf("/nothing: %d", w.Code)
+	}
+	ts.logme(t, newJar(t))
+	if w := ts.get(newJar(t), "/logme"); w.Code != http.StatusServiceUnavailable ||
+		!strings.Contains(w.Body.String(), sessions.ErrTooManySessions.Error()) {
+		t.Errorf("/logme beyond -max-sessions: %d %q", w.Code, w.Body.String())
+	}
+	w := ts.get(nil, "/metrics")
+	for _, want := range []string{
+		"sessionwheel_sessions_created_total 1\n",
+		"sessionwheel_sessions_active 1\n",
+		"go_goroutines ",
+		"process_cpu_seconds_total ",
+	} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if len(w.Result().Cookies()) != 0 {
+		t.Error("/metrics sets a cookie")
+	}
+}
+
+// notifyListener closes closed when it is closed.
+type notifyListener struct {
+	net.Listener
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (l *notifyListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+// TestServeStops checks the shutdown: once the context is done, no new
+// connection is accepted, the request in flight finishes, the live
+// sessions end and their lines are printed, and the status is 0.
+func TestServeStops(t *testing.T) {
+	ts := newTestServer(t, config{idleTimeout: time.Hour, tick: time.Second})
+	jar := newJar(t)
+	id := ts.logme(t, jar)
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	var stopped atomic.Bool
+	app := ts.h
+	ts.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(entered)
+			<-release
+			if stopped.Load() {
+				t.Error("serve returned with a request in flight")
+			}
+			io.WriteString(w, "done")
+			return
+		}
+		app.ServeHTTP(w, r)
+	})
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nl := &notifyListener{Listener: ln, closed: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	status := make(chan int, 1)
+	go func() {
+		st := ts.serve(ctx, nl)
+		stopped.Store(true)
+		status <- st
+	}()
+
+	client := &http.Client{Timeout: 20 * time.Second}
+	defer client.CloseIdleConnections()
+	body := make(chan string, 1)
+	go func() {
+		resp, err := client.Get("http://" + ln.Addr().String() + "/slow")
+		if err != nil {
+			body <- "error: " + err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body <- string(b)
+	}()
+	wait := func(what string, c <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-c:
+		case <-time.After(20 * time.Second):
+			t.Fatal("timed out waiting for " + what)
+		}
+	}
+	wait("the request", entered)
+	cancel()
+	wait("the listener to close", nl.closed)
+	if c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second); err == nil {
+		c.Close()
+		t.Error("a new connection was accepted while stopping")
+	}
+	close(release)
+	select {
+	case b := <-body:
+		if b != "done" {
+			t.Errorf("request in flight got %q", b)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("request in flight did not finish")
+	}
+	select {
+	case st := <-status:
+		if st != exitOK {
+			t.Errorf("exit status %d", st)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not return")
+	}
+	if l := ts.lines(t); len(l) != 1 || l[0] != id {
+		t.Errorf("printed %q at shutdown, want the line for %s", l, id)
+	}
+}
+
+// TestRun runs the whole program in the test's process, on a real clock,
+// and stops it by cancelling its context, as a signal would.
+func TestRun(t *testing.T) {
+	pr, pw := io.Pipe()
+	stdout := &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	status := make(chan int, 1)
+	go func() {
+		status <- run(ctx, []string{"-addr", "127.0.0.1:0", "-idle-timeout", "1h", "-tick", "10ms"}, stdout, pw)
+		pw.Close()
+	}()
+	addr := make(chan string, 1)
+	var stderr lockedBuffer
+	logDone := make(chan struct{})
+	go func() {
+		defer close(logDone)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			stderr.Write([]byte(sc.Text() + "\n"))
+			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+	}()
+	var base string
+	select {
+	case a := <-addr:
+		base = "http://" + a
+	case st := <-status:
+		t.Fatalf("run returned %d: %s", st, stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("no listening line")
+	}
+	client := &http.Client{Jar: newJar(t), Timeout: 20 * time.Second}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(base + "/logme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := sessionIn.FindStringSubmatch(string(b))
+	if m == nil {
+		t.Fatalf("/logme: %q", b)
+	}
+	cancel()
+	select {
+	case st := <-status:
+		if st != exitOK {
+			t.Errorf("exit status %d: %s", st, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not return")
+	}
+	<-logDone
+	if want := "Session " + m[1] + " has expired.\n"; stdout.String() != want {
+		t.Errorf("stdout %q, want %q", stdout.String(), want)
+	}
+	for _, want := range []string{"msg=listening", "msg=stopping", "msg=stopped", "reason=shutdown"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
+
+// listeningRE finds the address in the log line sessiond writes when it
+// starts listening.
+var listeningRE = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:[0-9]+)`)
