@@ -16,3 +16,4 @@ bench-quick:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseID -fuzztime 30s ./sessions
+	$(GO) test -run '^$$' -fuzz FuzzCookie -fuzztime 30s ./httpadapter
