@@ -33,6 +33,12 @@ const (
 	// keeps slot numbers in 24 bits); Config.MaxSessions may not ask for
 	// more than Shards times this.
 	MaxShardSessions = 1<<24 - 2
+	// MaxTimerLag bounds how late the manager's timer may fire without a
+	// session ending early: touches are dated by the tick the timer last
+	// published, and a late timer makes that date stale. Endings are delayed
+	// by the lag the timer had, up to this bound; a longer lag is a frozen
+	// process (a suspended VM) after which due sessions end at once.
+	MaxTimerLag = time.Second
 )
 
 // Errors reported by the manager and its sessions. Compare with errors.Is.

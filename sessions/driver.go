@@ -22,9 +22,8 @@ func (m *Manager) onTick() {
 		return
 	}
 	now := m.cfg.Clock.Now()
-	t := m.tickOf(now)
-	m.publish(t)
-	t = m.tick.Load()
+	m.publish(now)
+	t := m.tick.Load()
 	for i := range m.shards {
 		if m.shards[i].due.Load() <= t {
 			select {
@@ -59,10 +58,13 @@ func (m *Manager) drive() {
 // move a fake clock, and for callers who want the endings settled at a known
 // point. It must not be called from an expiry callback.
 func (m *Manager) Sweep() int {
+	m.tickMu.Lock()
 	if m.closed.Load() {
+		m.tickMu.Unlock()
 		return 0
 	}
-	m.publish(m.tickOf(m.cfg.Clock.Now()))
+	m.publish(m.cfg.Clock.Now())
+	m.tickMu.Unlock()
 	n := m.sweep()
 	m.q.waitFinished()
 	return n
@@ -101,13 +103,22 @@ func (m *Manager) sweepShard(sh *shard, now int64) int {
 			if !ok {
 				break
 			}
-			dl, reason := m.deadline(sh, slot, sh.rec(slot))
+			r := sh.rec(slot)
+			dl, _ := m.deadline(sh, slot, r)
 			if dl > now {
 				sh.wheel.Add(slot, dl)
 				sh.stats.refiles++
 				continue
 			}
-			m.lateness.observe(max(0, at.Sub(m.timeOf(dl))))
+			over, reason, end := m.ended(sh, slot, r, at)
+			if !over {
+				// The tick of its last touch was published late: the
+				// touch may have come later than the tick says.
+				sh.wheel.Add(slot, m.tickOf(end)+1)
+				sh.stats.refiles++
+				continue
+			}
+			m.lateness.observe(at.Sub(end))
 			b = m.end(sh, slot, reason, now, b)
 			ended++
 		}

@@ -435,7 +435,7 @@ func TestClockJump(t *testing.T) {
 		t.Fatalf("backward jump ended %d sessions", log.count())
 	}
 	before := m.Stats().BucketVisits
-	clk.Advance(time.Hour + 30*24*time.Hour) // one tick of the manager's timer; the driver or Sweep ends them
+	clk.Jump(time.Hour + 30*24*time.Hour) // the timer fires once, 30 days late; the driver or Sweep ends them
 	m.Sweep()
 	if got := log.count(); got != n {
 		t.Fatalf("after the jump %d sessions ended, want %d", got, n)
@@ -706,5 +706,43 @@ func TestCallbackBackpressure(t *testing.T) {
 	step(m, clk, time.Minute)
 	if n.Load() != 2000 || m.Stats().CallbackQueue != 0 {
 		t.Fatalf("%d of 2000 callbacks ran", n.Load())
+	}
+}
+
+// A touch dated by a tick that the manager's timer replaced late (a starved
+// process) may have happened later than the tick says: the session still
+// lives its whole idle timeout after it, not after the tick.
+func TestLateTimerNeverEndsEarly(t *testing.T) {
+	m, clk, log := newManager(t, sessions.Config{})
+	s := mustCreate(t, m)
+	clk.Skip(1900 * time.Millisecond) // the timer due at 1 s has not run
+	if err := s.Touch(); err != nil { // real time 1.9 s, dated by tick 0
+		t.Fatal(err)
+	}
+	touched := clk.Now()
+	clk.Jump(0) // the timer runs, 0.9 s late
+	for clk.Now().Sub(touched) < 10*time.Second {
+		if len(log.get(s.ID())) != 0 || !s.Alive() {
+			t.Fatalf("ended %v after a touch, before the 10 s idle timeout", clk.Now().Sub(touched))
+		}
+		step(m, clk, 100*time.Millisecond)
+	}
+	for len(log.get(s.ID())) == 0 && clk.Now().Sub(touched) < 13*time.Second {
+		step(m, clk, 100*time.Millisecond)
+	}
+	if ends := log.get(s.ID()); len(ends) != 1 || ends[0].at.Sub(touched) > 10*time.Second+2*tick {
+		t.Fatalf("endings %v, touched at %v: want one within 2 ticks of the idle timeout", ends, touched)
+	}
+}
+
+// A lag longer than MaxTimerLag is a frozen process: the sessions due end
+// at once rather than living another timeout.
+func TestFrozenProcessEndsDueSessions(t *testing.T) {
+	m, clk, log := newManager(t, sessions.Config{})
+	s := mustCreate(t, m)
+	clk.Jump(time.Hour)
+	m.Sweep()
+	if ends := log.get(s.ID()); len(ends) != 1 || ends[0].reason != sessions.Idle {
+		t.Fatalf("endings %v after an hour's freeze, want one Idle", ends)
 	}
 }

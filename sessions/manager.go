@@ -20,6 +20,7 @@ type Manager struct {
 	ids                 idSource
 
 	tick   atomic.Int64 // the current tick, published by onTick
+	lags   *lagRing     // how late each recent tick was superseded
 	live   atomic.Int64
 	closed atomic.Bool
 
@@ -61,6 +62,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.AbsoluteTimeout > 0 {
 		m.absTicks = ticks(cfg.AbsoluteTimeout, cfg.Tick)
 	}
+	m.lags = newLagRing(max(m.idleTicks, m.absTicks) + 2)
 	for i := range m.shards {
 		m.shards[i].num = uint16(i)
 		m.shards[i].due.Store(math.MaxInt64)
@@ -96,20 +98,22 @@ func (m *Manager) timeOf(tick int64) time.Time {
 
 func (m *Manager) tickOf(t time.Time) int64 { return int64(t.Sub(m.epoch) / m.cfg.Tick) }
 
-// publish makes t the current tick unless time has already moved past it:
-// a clock that steps back leaves time standing until it catches up.
-func (m *Manager) publish(t int64) {
-	for {
-		old := m.tick.Load()
-		if t <= old || m.tick.CompareAndSwap(old, t) {
-			return
-		}
+// publish makes the tick of now current, unless time has already moved
+// past it (a clock that steps back leaves time standing until it catches
+// up), and records how late the tick it replaces was replaced. The caller
+// holds tickMu.
+func (m *Manager) publish(now time.Time) {
+	t, old := m.tickOf(now), m.tick.Load()
+	if t > old {
+		m.lags.record(old, now.Sub(m.timeOf(old+1)))
+		m.tick.Store(t)
 	}
 }
 
-// deadline returns the tick at which r ends and why. A touch during tick a
-// happened at or after a's start, so ending at a+1+idle is never early and
-// at most one tick late.
+// deadline returns the tick at which r ends and why: a touch dated by tick
+// a happened before a+1 began (if the timer published a+1 on time), so
+// ending at a+1+idle is at most one tick late. Whether a session whose
+// deadline tick has come has really ended is for ended to say.
 func (m *Manager) deadline(sh *shard, slot uint32, r *record) (int64, Reason) {
 	idle := m.idleTicks
 	if r.idle != 0 {
@@ -122,6 +126,38 @@ func (m *Manager) deadline(sh *shard, slot uint32, r *record) (int64, Reason) {
 		}
 	}
 	return dl, Idle
+}
+
+// ended reports whether the session in slot, whose deadline tick has come,
+// has ended by the time at, and why. It has if its timeout has passed since
+// the latest real time its last touch (or its creation) can have happened:
+// the end of the tick that dates it plus how late that tick was replaced.
+// When it has not (the timer was late), end is when it will.
+func (m *Manager) ended(sh *shard, slot uint32, r *record, at time.Time) (yes bool, why Reason, end time.Time) {
+	idle := m.cfg.IdleTimeout
+	if r.idle != 0 {
+		idle = time.Duration(r.idle) * m.cfg.Tick
+	}
+	end, why = m.timeOf(r.access+1).Add(m.lags.lag(r.access)+idle), Idle
+	if m.absTicks > 0 {
+		c := *sh.created(slot)
+		if a := m.timeOf(c + 1).Add(m.lags.lag(c) + m.cfg.AbsoluteTimeout); !a.After(end) {
+			end, why = a, Absolute
+		}
+	}
+	return !at.Before(end), why, end
+}
+
+// alive reports whether the session in slot is alive at tick now, and if
+// not, why it ended. Past its deadline tick it asks the clock, which only
+// sessions overdue and not yet swept cost.
+func (m *Manager) alive(sh *shard, slot uint32, r *record, now int64) (bool, Reason) {
+	dl, why := m.deadline(sh, slot, r)
+	if dl > now {
+		return true, why
+	}
+	ended, why, _ := m.ended(sh, slot, r, m.cfg.Clock.Now())
+	return !ended, why
 }
 
 func (m *Manager) handle(si uint16, slot uint32, r *record) Session {
@@ -248,7 +284,7 @@ func (m *Manager) lookup(id ID, touch bool) (Session, bool) {
 		return Session{}, false
 	}
 	r := sh.rec(slot)
-	if dl, _ := m.deadline(sh, slot, r); dl <= now {
+	if ok, _ := m.alive(sh, slot, r, now); !ok {
 		sh.stats.misses++
 		sh.mu.Unlock()
 		return Session{}, false
@@ -291,11 +327,14 @@ func (m *Manager) endNow(sh *shard, slot uint32, reason Reason, b []ending) ([]e
 	r := sh.rec(slot)
 	now := m.tick.Load()
 	alive := true
-	if dl, why := m.deadline(sh, slot, r); dl <= now {
-		// Dead by its deadline, just not yet swept: it ends as the driver
-		// would have ended it.
-		reason, alive = why, false
-		m.lateness.observe(max(0, m.cfg.Clock.Now().Sub(m.timeOf(dl))))
+	if dl, _ := m.deadline(sh, slot, r); dl <= now {
+		at := m.cfg.Clock.Now()
+		if ended, why, end := m.ended(sh, slot, r, at); ended {
+			// Dead by its deadline, just not yet swept: it ends as the
+			// driver would have ended it.
+			reason, alive = why, false
+			m.lateness.observe(at.Sub(end))
+		}
 	}
 	sh.wheel.Remove(slot)
 	return m.end(sh, slot, reason, now, b), alive
@@ -360,7 +399,7 @@ func (m *Manager) Renew(id ID) (Session, error) {
 		return Session{}, ErrEnded
 	}
 	or := osh.rec(slot)
-	if dl, _ := m.deadline(osh, slot, or); dl <= now {
+	if ok, _ := m.alive(osh, slot, or, now); !ok {
 		return Session{}, ErrEnded
 	}
 	nslot, ok := nsh.alloc()
@@ -400,7 +439,7 @@ func (m *Manager) Range(f func(Session) bool) {
 			if r.gen&stateMask != stateLive {
 				continue
 			}
-			if dl, _ := m.deadline(sh, slot, r); dl > now {
+			if ok, _ := m.alive(sh, slot, r, now); ok {
 				batch = append(batch, m.handle(uint16(i), slot, r))
 			}
 		}

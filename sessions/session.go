@@ -44,7 +44,7 @@ func (s Session) lock(live bool) (*shard, *record, error) {
 		if !live {
 			return sh, r, nil
 		}
-		if dl, _ := s.m.deadline(sh, s.slot, r); dl > s.m.tick.Load() {
+		if ok, _ := s.m.alive(sh, s.slot, r, s.m.tick.Load()); ok {
 			return sh, r, nil
 		}
 	}

@@ -73,24 +73,51 @@ func (t *timer) Stop() bool {
 	return true
 }
 
-// Advance moves the clock forward by d and then calls, in order of their
-// times, the functions of the timers that are due. They run in the caller's
-// goroutine and see the new time; a timer they start that is due too is
-// called before Advance returns. A negative d moves the clock back and calls
-// nothing: what a wall clock may do, which the manager must survive.
+// Advance moves the clock forward by d, calling the functions of the timers
+// that fall due on the way, each at its own time (Now returns the timer's
+// time while it runs), in order: what a clock does for a process that keeps
+// up. A timer started by one of them that falls due within d is called too.
+// A negative d moves the clock back and calls nothing, as a wall clock may.
+// To move far with a fine periodic timer (days of millisecond ticks), use
+// Jump.
 func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	target := c.now.Add(d)
+	if d < 0 {
+		c.now = target
+	}
+	c.mu.Unlock()
+	for c.fire(target, true) {
+	}
+	c.mu.Lock()
+	if c.now.Before(target) {
+		c.now = target
+	}
+	c.mu.Unlock()
+}
+
+// Jump moves the clock forward by d at once and then calls the functions of
+// the timers that are due, late, each once, seeing the new time: what a
+// process sees after its machine was suspended, or after it was starved of
+// CPU so that its timers ran late.
+func (c *Clock) Jump(d time.Duration) { c.Set(c.Now().Add(d)) }
+
+// Skip moves the clock forward by d without calling the timers that fall
+// due, as if the process were too busy to run them: the next Advance, Jump
+// or Set calls them, late.
+func (c *Clock) Skip(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
-	c.fire()
 }
 
-// Set moves the clock to t, like Advance(t.Sub(c.Now())).
+// Set moves the clock to t at once, as Jump does.
 func (c *Clock) Set(t time.Time) {
 	c.mu.Lock()
 	c.now = t
 	c.mu.Unlock()
-	c.fire()
+	for c.fire(t, false) {
+	}
 }
 
 // Pending returns the number of timers not yet called or stopped.
@@ -100,21 +127,25 @@ func (c *Clock) Pending() int {
 	return len(c.timers)
 }
 
-func (c *Clock) fire() {
-	for {
-		c.mu.Lock()
-		var due *timer
-		for _, t := range c.timers {
-			if !t.when.After(c.now) && (due == nil || t.when.Before(due.when) || t.when.Equal(due.when) && t.seq < due.seq) {
-				due = t
-			}
+// fire calls the earliest timer due by target, moving the clock to its time
+// first if step is set, and reports whether there was one.
+func (c *Clock) fire(target time.Time, step bool) bool {
+	c.mu.Lock()
+	var due *timer
+	for _, t := range c.timers {
+		if !t.when.After(target) && (due == nil || t.when.Before(due.when) || t.when.Equal(due.when) && t.seq < due.seq) {
+			due = t
 		}
-		if due == nil {
-			c.mu.Unlock()
-			return
-		}
-		c.timers = slices.DeleteFunc(c.timers, func(t *timer) bool { return t == due })
-		c.mu.Unlock()
-		due.f() // outside the lock: f may read the clock and start timers
 	}
+	if due == nil {
+		c.mu.Unlock()
+		return false
+	}
+	c.timers = slices.DeleteFunc(c.timers, func(t *timer) bool { return t == due })
+	if step && due.when.After(c.now) {
+		c.now = due.when
+	}
+	c.mu.Unlock()
+	due.f() // outside the lock: f may read the clock and start timers
+	return true
 }
