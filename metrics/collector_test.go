@@ -149,9 +149,12 @@ func TestScenario(t *testing.T) {
 	}
 
 	// t=11.3s: M=5 untouched sessions s4..s8 end idle, 0.3 s past their
-	// deadline (the clock jumped there), after living 11 s (whole ticks);
-	// the wheel entries of s0..s3 come due and are re-filed (4 refiles).
-	clk.Advance(6*time.Second + 300*time.Millisecond)
+	// deadline, after living 11 s (whole ticks); the wheel entries of
+	// s0..s3 come due and are re-filed (4 refiles). The clock runs on time
+	// to 10.99 s and then skips, timers unrun, to 11.3 s, so that the
+	// driver cannot have ended them at 11 s: the sweep happens at 11.3 s.
+	clk.Advance(5*time.Second + 990*time.Millisecond)
+	clk.Skip(310 * time.Millisecond)
 	m.Sweep() // waits for s8's callback too
 
 	// Then s0 is ended explicitly (K=2 with s9, lifetime 11 s), ending s4

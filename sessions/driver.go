@@ -10,11 +10,19 @@ import (
 // lock: about 50 µs of work, so a lookup never waits long behind it.
 const sweepBatch = 512
 
-// onTick publishes the current tick, wakes the driver if a shard has
-// something due, and arms itself for the start of the next tick. It is the
-// only periodic work: one atomic store and a look at each shard's due tick,
-// so empty ticks cost nothing more. tickMu makes Close wait for a run in
-// progress and keeps a run that starts after Close from re-arming.
+// onTick publishes the next tick a little before it begins (Manager.lead
+// before), arms a wake-up of the driver for the moment it begins if a shard
+// has something due then, and arms itself for the next tick. It is the only
+// periodic work: one atomic store and a look at each shard's due tick, so
+// empty ticks cost nothing more.
+//
+// Publishing early dates the touches of the tick's last moments by the next
+// tick: they live up to lead longer, which is safe, where a tick published
+// late would date touches too early (see lagRing). Sweeping from the start
+// of the tick, not before, lets sessions due then end at the first look.
+//
+// tickMu makes Close wait for a run in progress and keeps a run that starts
+// after Close from re-arming.
 func (m *Manager) onTick() {
 	m.tickMu.Lock()
 	defer m.tickMu.Unlock()
@@ -22,19 +30,23 @@ func (m *Manager) onTick() {
 		return
 	}
 	now := m.cfg.Clock.Now()
-	m.publish(now)
+	m.publish(now, m.lead)
 	t := m.tick.Load()
 	for i := range m.shards {
 		if m.shards[i].due.Load() <= t {
-			select {
-			case m.wake <- struct{}{}:
-			default: // already awake or about to be
-			}
+			m.wakeTimer = m.cfg.Clock.AfterFunc(max(0, m.timeOf(t).Sub(now)), m.wakeDriver)
 			break
 		}
 	}
-	next := m.timeOf(m.tickOf(now) + 1)
+	next := m.timeOf(t + 1).Add(-m.lead)
 	m.timer = m.cfg.Clock.AfterFunc(next.Sub(now), m.onTick)
+}
+
+func (m *Manager) wakeDriver() {
+	select {
+	case m.wake <- struct{}{}:
+	default: // already awake or about to be
+	}
 }
 
 // drive is the driver goroutine: it sleeps until onTick says a shard has
@@ -63,7 +75,7 @@ func (m *Manager) Sweep() int {
 		m.tickMu.Unlock()
 		return 0
 	}
-	m.publish(m.cfg.Clock.Now())
+	m.publish(m.cfg.Clock.Now(), 0)
 	m.tickMu.Unlock()
 	n := m.sweep()
 	m.q.waitFinished()
@@ -73,7 +85,10 @@ func (m *Manager) Sweep() int {
 func (m *Manager) sweep() int {
 	m.sweepMu.Lock()
 	defer m.sweepMu.Unlock()
-	now := m.tick.Load()
+	// The tick of the clock, not the published one, which runs ahead by
+	// up to lead: sessions due at a tick not yet begun would be looked at
+	// too soon and filed again.
+	now := min(m.tick.Load(), m.tickOf(m.cfg.Clock.Now()))
 	n := 0
 	for i := range m.shards {
 		if sh := &m.shards[i]; sh.due.Load() <= now {
@@ -154,8 +169,10 @@ func (m *Manager) Close(ctx context.Context) error {
 	// From here Create fails: it checks closed under the shard lock, and
 	// the loop below takes every shard's lock after this store.
 	m.closed.Store(true)
-	if m.timer != nil {
-		m.timer.Stop()
+	for _, t := range []Timer{m.timer, m.wakeTimer} {
+		if t != nil {
+			t.Stop()
+		}
 	}
 	m.tickMu.Unlock()
 	close(m.stop)

@@ -91,19 +91,22 @@ func parseID[T string | []byte](s T) (ID, error) {
 	return id, nil
 }
 
-// idSource hands out IDs from crypto/rand, reading it in blocks: one 16-byte
-// read costs 150-190 ns on these machines (the getrandom system call), a
-// 4 KiB read about 70 ns per ID. Blocks live in a sync.Pool, so goroutines on
-// different Ps do not contend, and bytes handed out are never handed out
-// again.
-type idSource struct{ pool sync.Pool }
+// An IDSource hands out fresh IDs from crypto/rand, reading it in blocks:
+// one 16-byte read costs 150-190 ns on these machines, a 4 KiB read about
+// 70 ns per ID. Blocks live in a sync.Pool, so goroutines on different Ps do
+// not contend, and bytes handed out are wiped and never handed out again.
+// The zero IDSource is ready to use and safe for concurrent use. A Manager
+// has its own; this one is for code that needs IDs the same way, such as a
+// benchmark's baseline.
+type IDSource struct{ pool sync.Pool }
 
 type idBlock struct {
 	buf [4096]byte
 	off int
 }
 
-func (s *idSource) next() ID {
+// Next returns a fresh ID.
+func (s *IDSource) Next() ID {
 	b, _ := s.pool.Get().(*idBlock)
 	if b == nil {
 		b = &idBlock{off: len(idBlock{}.buf)}

@@ -17,7 +17,7 @@ type Manager struct {
 	epoch               time.Time
 	shardMask           uint32
 	shards              []shard
-	ids                 idSource
+	ids                 IDSource
 
 	tick   atomic.Int64 // the current tick, published by onTick
 	lags   *lagRing     // how late each recent tick was superseded
@@ -28,15 +28,17 @@ type Manager struct {
 	lateness, lifetime, callbackTime           *histogram
 	maxHold                                    maxDuration
 
-	q       queue
-	batches sync.Pool // of *[]ending with room for sweepBatch
-	wake    chan struct{}
-	stop    chan struct{}
-	tickMu  sync.Mutex // serialises onTick with Close
-	timer   Timer
-	sweepMu sync.Mutex // one sweep at a time: the driver's or Sweep's
-	driver  sync.WaitGroup
-	workers sync.WaitGroup
+	q         queue
+	batches   sync.Pool // of *[]ending with room for sweepBatch
+	wake      chan struct{}
+	stop      chan struct{}
+	tickMu    sync.Mutex    // serialises onTick with Close
+	timer     Timer         // the next onTick
+	wakeTimer Timer         // the next wake-up of the driver
+	lead      time.Duration // how long before a tick begins onTick publishes it
+	sweepMu   sync.Mutex    // one sweep at a time: the driver's or Sweep's
+	driver    sync.WaitGroup
+	workers   sync.WaitGroup
 }
 
 // New returns a manager configured by cfg, with its driver and callback
@@ -63,6 +65,9 @@ func New(cfg Config) (*Manager, error) {
 		m.absTicks = ticks(cfg.AbsoluteTimeout, cfg.Tick)
 	}
 	m.lags = newLagRing(max(m.idleTicks, m.absTicks) + 2)
+	// Long enough to cover a timer's usual delay, short enough to add
+	// little to a session's life.
+	m.lead = min(cfg.Tick/8, 5*time.Millisecond)
 	for i := range m.shards {
 		m.shards[i].num = uint16(i)
 		m.shards[i].due.Store(math.MaxInt64)
@@ -75,7 +80,7 @@ func New(cfg Config) (*Manager, error) {
 	m.driver.Add(1)
 	go m.drive()
 	m.tickMu.Lock()
-	m.timer = cfg.Clock.AfterFunc(cfg.Tick, m.onTick)
+	m.timer = cfg.Clock.AfterFunc(cfg.Tick-m.lead, m.onTick)
 	m.tickMu.Unlock()
 	return m, nil
 }
@@ -98,12 +103,12 @@ func (m *Manager) timeOf(tick int64) time.Time {
 
 func (m *Manager) tickOf(t time.Time) int64 { return int64(t.Sub(m.epoch) / m.cfg.Tick) }
 
-// publish makes the tick of now current, unless time has already moved
-// past it (a clock that steps back leaves time standing until it catches
-// up), and records how late the tick it replaces was replaced. The caller
-// holds tickMu.
-func (m *Manager) publish(now time.Time) {
-	t, old := m.tickOf(now), m.tick.Load()
+// publish makes the tick of now+lead current, unless time has already
+// moved past it (a clock that steps back leaves time standing until it
+// catches up), and records how late the tick it replaces was replaced. The
+// caller holds tickMu.
+func (m *Manager) publish(now time.Time, lead time.Duration) {
+	t, old := m.tickOf(now.Add(lead)), m.tick.Load()
 	if t > old {
 		m.lags.record(old, now.Sub(m.timeOf(old+1)))
 		m.tick.Store(t)
@@ -172,7 +177,7 @@ func (m *Manager) Create() (Session, error) {
 		m.failedClosed.Add(1)
 		return Session{}, ErrClosed
 	}
-	id := m.ids.next()
+	id := m.ids.Next()
 	si, sh := m.shardOf(id)
 	if n, max := m.live.Add(1), int64(m.cfg.MaxSessions); max > 0 && n > max {
 		if !m.cfg.Evict || !m.evict(si) {
@@ -372,7 +377,7 @@ func (m *Manager) Renew(id ID) (Session, error) {
 	if m.closed.Load() {
 		return Session{}, ErrClosed
 	}
-	nid := m.ids.next()
+	nid := m.ids.Next()
 	_, osh := m.shardOf(id)
 	nsi, nsh := m.shardOf(nid)
 	// Two shards are locked in index order, the only place that holds two.
