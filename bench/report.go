@@ -1,0 +1,423 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// A result is one number: results.json holds a list of them.
+type result struct {
+	Scenario string  `json:"scenario"`
+	Engine   string  `json:"engine"`
+	Sessions int     `json:"sessions"`
+	Metric   string  `json:"metric"`
+	Value    float64 `json:"value"`
+}
+
+// machine is the header of the report and the "machine" object of
+// results.json.
+type machine struct {
+	CPU        string `json:"cpu"`
+	Cores      int    `json:"cores"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	Go         string `json:"go"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+	Date       string `json:"date"`
+	Command    string `json:"command"`
+	Quick      bool   `json:"quick"`
+	Runs       int    `json:"runs"`
+	ExpiryRuns int    `json:"expiry_runs"`
+	TouchOps   int    `json:"touch_ops"`
+	Tick       string `json:"expiry_tick"`
+	Elapsed    string `json:"elapsed"`
+	// GCFloorMs is a forced GC of the harness with no engine: the part of
+	// every gc number that no engine causes.
+	GCFloorMs float64 `json:"gc_floor_ms"`
+}
+
+// latenessCurve is a lateness distribution for the plot: ms[i] is the
+// q[i]-quantile, at n sessions.
+type latenessCurve struct {
+	n     int
+	q, ms []float64
+}
+
+// report is everything a run found.
+type report struct {
+	machine  machine
+	results  []result
+	notes    []string
+	lateness map[string]latenessCurve // by engine, at the largest size measured
+	http     httpSummary
+}
+
+// httpSummary describes the HTTP scenario's setup for the report.
+type httpSummary struct {
+	ran            bool
+	sessions       int
+	conns          int
+	duration       string
+	adapter        string // what the sessionwheel middleware is
+	bareBody, note string
+}
+
+// value returns a result, if there is one.
+func (r *report) value(scenario, engine string, n int, metric string) (float64, bool) {
+	for _, x := range r.results {
+		if x.Scenario == scenario && x.Engine == engine && x.Sessions == n && x.Metric == metric {
+			return x.Value, true
+		}
+	}
+	return 0, false
+}
+
+// sizes returns the session counts of the engine scenarios, ascending.
+func (r *report) sizes() []int {
+	var s []int
+	for _, x := range r.results {
+		if x.Scenario != scHTTP && x.Scenario != scHTTPInproc && !slices.Contains(s, x.Sessions) {
+			s = append(s, x.Sessions)
+		}
+	}
+	slices.Sort(s)
+	return s
+}
+
+func (r *report) engines() []string {
+	var names []string
+	for _, k := range engineKinds {
+		for _, x := range r.results {
+			if x.Engine == k.name && x.Scenario != scHTTP && x.Scenario != scHTTPInproc {
+				names = append(names, k.name)
+				break
+			}
+		}
+	}
+	return names
+}
+
+// A goal is one of issue #5's targets for sessionwheel against stdtimer.
+type goal struct {
+	what             string
+	scenario, metric string
+	target           float64 // a ratio to stdtimer, or an absolute bound if tick
+	higherIsBetter   bool
+	tick             bool // the target is in ticks of the expiry scenarios
+}
+
+var goals = []goal{
+	{what: "touch, random order", scenario: scTouchRandom, metric: mNsOp, target: 0.5},
+	{what: "create", scenario: scCreate, metric: mNsOp, target: 0.3},
+	{what: "bytes per session", scenario: scMemory, metric: mBytes, target: 0.4},
+	{what: "forced GC", scenario: scGC, metric: mMs, target: 0.1},
+	{what: "expiry throughput", scenario: scBurst, metric: mRate, target: 10, higherIsBetter: true},
+	{what: "expiry lateness p99", scenario: scLateness, metric: mP99Ms, target: 1, tick: true},
+}
+
+// The engines a ratio is taken against.
+const (
+	us       = "sessionwheel"
+	baseline = "stdtimer"
+	peer     = "otter"
+)
+
+func (r *report) markdown(p params) string {
+	var w strings.Builder
+	m := r.machine
+	pf := func(format string, args ...any) { fmt.Fprintf(&w, format, args...) }
+
+	pf("# sessionwheel benchmark results\n\n")
+	pf("| | |\n|---|---|\n")
+	pf("| CPU | %s |\n", m.CPU)
+	pf("| cores, GOMAXPROCS | %d, %d |\n", m.Cores, m.GOMAXPROCS)
+	pf("| Go | %s %s/%s |\n", m.Go, m.OS, m.Arch)
+	pf("| date | %s |\n", m.Date)
+	pf("| command | `%s` |\n", strings.TrimSpace(m.Command))
+	pf("| method | a warm-up, then %d measured runs of each number (expiry scenarios: %d); the tables show medians. Ratios divide sessionwheel's number by stdtimer's and by otter's from this same run. |\n", m.Runs, m.ExpiryRuns)
+	pf("| forced GC with no engine | %s ms (part of every gc number) |\n", num(m.GCFloorMs))
+	pf("| elapsed | %s |\n\n", m.Elapsed)
+	if m.Quick {
+		pf("**This is a `-quick` smoke run**: sizes are small and runs few, so the numbers are indicative only. The goals are set for 10M sessions: run `make bench` for them.\n\n")
+	}
+
+	pf("## Engines: what each does per operation\n\n")
+	pf("Every engine uses `sessions.ID` (128 random bits) and reads crypto/rand in 4 KiB blocks for its IDs; the two timer baselines share one table (64 `sync.Mutex` shards of `map[sessions.ID]*entry`, chosen by the same ID byte as sessionwheel's shards), so that only the tracking of timeouts differs between them.\n\n")
+	for _, k := range engineKinds {
+		if slices.ContainsFunc(p.engines, func(e engineKind) bool { return e.name == k.name }) {
+			pf("- **%s**: %s\n", k.name, k.perOp)
+		}
+	}
+	pf("\nSteady-state scenarios (create, memory, gc, touch) use an idle timeout of 30 min and a tick of 1 s (sessionwheel's default), so nothing expires while they run; the expiry scenarios use a tick of %s.\n\n", m.Tick)
+
+	sizes := r.sizes()
+	engines := r.engines()
+	if len(sizes) > 0 {
+		r.goalsTable(&w, sizes)
+	}
+	for _, n := range sizes {
+		pf("## %s live sessions\n\n", groupDigits(n))
+		pf("| scenario | metric |")
+		for _, e := range engines {
+			pf(" %s |", e)
+		}
+		pf(" sessionwheel ÷ stdtimer | sessionwheel ÷ otter |\n|---|---|")
+		for range engines {
+			pf("---:|")
+		}
+		pf("---:|---:|\n")
+		for _, row := range r.rows(n) {
+			pf("| %s | %s |", row[0], row[1])
+			for _, e := range engines {
+				if v, ok := r.value(row[0], e, n, row[1]); ok {
+					pf(" %s |", num(v))
+				} else {
+					pf(" – |")
+				}
+			}
+			pf(" %s | %s |\n", r.ratio(row[0], row[1], n, baseline), r.ratio(row[0], row[1], n, peer))
+		}
+		pf("\n")
+	}
+	if r.http.ran {
+		r.httpTable(&w)
+	}
+	if len(r.notes) > 0 {
+		pf("## Notes from this run\n\n")
+		for _, n := range r.notes {
+			pf("- %s\n", n)
+		}
+		pf("\n")
+	}
+	pf("## Plots\n\n")
+	for i, f := range plotFiles {
+		pf("![%s](%s)\n", plotTitles[i], f)
+	}
+	pf("\n## How to read this\n\n")
+	pf("- **create** (ns/op, allocs/op): time to create N sessions one after another in a fresh engine, divided by N; includes the growth of the tables and the garbage collections it causes.\n")
+	pf("- **memory** (bytes/session): live heap after `runtime.GC()` with N sessions, minus the heap of the empty engine, divided by N.\n")
+	pf("- **gc** (ms): wall time of one forced `runtime.GC()` with N live sessions: what every collection of a server holding them pays in CPU. Pointer-free records cost the collector nothing.\n")
+	pf("- **touch-seq / touch-random** (ns/op): one goroutine touches %s live sessions per run in creation order, or in a precomputed random order (the cache-hostile case). The `-parallel` variants split the same work among GOMAXPROCS goroutines; ns/op is wall time over all touches.\n", groupDigits(m.TouchOps))
+	pf("- **expiry-burst** (expiries/s, drain-ms, first-ms): N sessions come due at the same instant (engines with a clock create them while it is frozen, half a tick into a tick; the others are given the time left to a common deadline set far enough ahead); callbacks only count. Throughput is N over the drain: the time from the deadline (or from the first callback, if that came earlier) to the last callback. first-ms is how late the first callback came (negative: early): it shows the engine's granularity.\n")
+	pf("- **peak-goroutines, peak-stack-MiB** (in both expiry scenarios): the most goroutines alive, and the most memory their stacks held, while the sessions expired. stdtimer, timingwheel and otter start one goroutine per expiry; stdtimer starts them faster than they finish. To keep a shared machine out of memory, the harness stops a run whose stacks pass three quarters of a budget (-stack-budget; by default half the memory available at start), and skips a size whose stacks, extrapolated from a smaller one, would pass 80%% of it; the notes say when.\n")
+	pf("- **expiry-lateness** (ms, due-per-s): N sessions created as fast as the engine allows, with an idle timeout longer than their creation takes, so they come due at that pace (due-per-s: a faster engine faces a faster stream of expiries). Lateness is callback time minus (creation time + idle timeout), on the real clock; negative means early. sessionwheel rounds deadlines up to whole ticks, so by design its lateness is between 0 and 1 tick plus scheduling delay; otter files entries in timer-wheel buckets of 2^30 ns (1.07 s) and expires a bucket once its span has passed.\n")
+	pf("- **http** (req/s, p50-us, p99-us, allocs/req): keep-alive clients on loopback present random live session cookies; allocs/req counts the whole process (client and server), so compare with the bare handler. **http-inproc** (ns/op, allocs/op) runs the handler chain in process without the network, which isolates the middleware's own cost; overhead-ns/op is that minus the bare handler.\n")
+	return w.String()
+}
+
+// rows lists the (scenario, metric) pairs measured at n, in report order.
+func (r *report) rows(n int) [][2]string {
+	order := []string{scCreate, scMemory, scGC, scTouchSeq, scTouchRandom, scTouchSeqPar, scTouchRandomPar, scBurst, scLateness}
+	var rows [][2]string
+	for _, sc := range order {
+		for _, x := range r.results {
+			if x.Scenario == sc && x.Sessions == n && !slices.Contains(rows, [2]string{sc, x.Metric}) {
+				rows = append(rows, [2]string{sc, x.Metric})
+			}
+		}
+	}
+	return rows
+}
+
+func (r *report) ratio(scenario, metric string, n int, against string) string {
+	a, ok1 := r.value(scenario, us, n, metric)
+	b, ok2 := r.value(scenario, against, n, metric)
+	if !ok1 || !ok2 || b == 0 || slices.Contains([]string{mMinMs, mP50Ms, mMaxMs, mFirstMs, mPace}, metric) {
+		return "–"
+	}
+	return ratioText(a / b)
+}
+
+func ratioText(x float64) string {
+	switch {
+	case math.IsInf(x, 0) || math.IsNaN(x):
+		return "–"
+	case x < 0.001:
+		return "<0.001x"
+	case x < 0.1:
+		return fmt.Sprintf("%.3fx", x)
+	case x < 10:
+		return fmt.Sprintf("%.2fx", x)
+	}
+	return fmt.Sprintf("%.0fx", x)
+}
+
+func (r *report) goalsTable(w *strings.Builder, sizes []int) {
+	tickMs := 0.0
+	if d, err := parseDurationMs(r.machine.Tick); err == nil {
+		tickMs = d
+	}
+	fmt.Fprintf(w, "## Goals: sessionwheel against stdtimer (and otter), at the largest size measured\n\n")
+	fmt.Fprintf(w, "| goal | N | target | sessionwheel | stdtimer | otter | ÷ stdtimer | ÷ otter | met |\n|---|---:|---|---:|---:|---:|---:|---:|---|\n")
+	for _, g := range goals {
+		// The largest size with both numbers (an engine's run may have
+		// been skipped at the largest).
+		n := 0
+		for _, s := range sizes {
+			_, ok := r.value(g.scenario, us, s, g.metric)
+			_, okb := r.value(g.scenario, baseline, s, g.metric)
+			if ok && (okb || g.tick) {
+				n = s
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		a, _ := r.value(g.scenario, us, n, g.metric)
+		b, okb := r.value(g.scenario, baseline, n, g.metric)
+		o, oko := r.value(g.scenario, peer, n, g.metric)
+		cell := func(v float64, ok bool) string {
+			if !ok {
+				return "–"
+			}
+			return num(v)
+		}
+		var target, met string
+		switch {
+		case g.tick:
+			target = fmt.Sprintf("≤ %g tick (%s)", g.target, r.machine.Tick)
+			met = yesNo(a <= g.target*tickMs)
+		case g.higherIsBetter:
+			target = fmt.Sprintf("≥ %gx stdtimer", g.target)
+			met = yesNo(okb && a >= g.target*b)
+		default:
+			target = fmt.Sprintf("≤ %gx stdtimer", g.target)
+			met = yesNo(okb && a <= g.target*b)
+		}
+		rb, ro := "–", "–"
+		if okb && b != 0 {
+			rb = ratioText(a / b)
+		}
+		if oko && o != 0 {
+			ro = ratioText(a / o)
+		}
+		fmt.Fprintf(w, "| %s (%s) | %s | %s | %s | %s | %s | %s | %s | %s |\n", g.what, g.metric, humanCount(n), target, num(a), cell(b, okb), cell(o, oko), rb, ro, met)
+	}
+	if sw, ok := r.value(scHTTPInproc, us, r.http.sessions, mOverhead); ok {
+		scs, ok2 := r.value(scHTTPInproc, "scs", r.http.sessions, mOverhead)
+		ratio, met := "–", "no"
+		if ok2 && scs > 0 {
+			ratio = ratioText(sw / scs)
+			met = yesNo(sw <= 0.05*scs)
+		}
+		fmt.Fprintf(w, "| middleware overhead (%s, in process) | %s | ≤ 0.05x scs | %s | – | – | %s of scs | – | %s |\n", mOverhead, humanCount(r.http.sessions), num(sw), ratio, met)
+	}
+	fmt.Fprintf(w, "\nThe goals are set for 10M sessions (HTTP: 1M); at smaller sizes they are indicative. N is the largest size at which both sessionwheel and stdtimer were measured.\n\n")
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+func parseDurationMs(s string) (float64, error) {
+	var d float64
+	var unit string
+	if _, err := fmt.Sscanf(s, "%g%s", &d, &unit); err != nil {
+		return 0, err
+	}
+	switch unit {
+	case "ms":
+		return d, nil
+	case "s":
+		return d * 1000, nil
+	case "µs", "us":
+		return d / 1000, nil
+	}
+	return 0, fmt.Errorf("unit %q", unit)
+}
+
+func (r *report) httpTable(w *strings.Builder) {
+	h := r.http
+	fmt.Fprintf(w, "## HTTP: %s live sessions, %d keep-alive connections on loopback\n\n", groupDigits(h.sessions), h.conns)
+	fmt.Fprintf(w, "Each measured run lasts %s; clients present the cookie of a random live session on every request. %s\n\n", h.duration, h.adapter)
+	fmt.Fprintf(w, "| variant | req/s | p50 µs | p99 µs | allocs/req | misses | in-process ns/op | in-process allocs/op | overhead ns/op |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, v := range httpVariants {
+		cell := func(sc, metric string) string {
+			if x, ok := r.value(sc, v.name, h.sessions, metric); ok {
+				return num(x)
+			}
+			return "–"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", v.name,
+			cell(scHTTP, mReqs), cell(scHTTP, mP50Us), cell(scHTTP, mP99Us), cell(scHTTP, mAllocsReq), cell(scHTTP, mMissedReqs),
+			cell(scHTTPInproc, mNsOp), cell(scHTTPInproc, mAllocsOp), cell(scHTTPInproc, mOverhead))
+	}
+	fmt.Fprintf(w, "\n")
+	for _, v := range httpVariants {
+		fmt.Fprintf(w, "- **%s**: %s\n", v.name, v.perReq)
+	}
+	fmt.Fprintf(w, "\n")
+}
+
+// num formats a number for a table: three significant digits, thousands
+// grouped.
+func num(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a == 0:
+		return "0"
+	case a >= 1000:
+		return groupDigits(int(math.Round(v)))
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a >= 1:
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.3f", v)
+}
+
+func groupDigits(n int) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}
+
+// jsonDoc is the layout of results.json.
+type jsonDoc struct {
+	Machine machine     `json:"machine"`
+	Engines []engineDoc `json:"engines"`
+	Results []result    `json:"results"`
+	Notes   []string    `json:"notes"`
+}
+
+type engineDoc struct {
+	Name  string `json:"name"`
+	PerOp string `json:"per_op"`
+}
+
+func (r *report) json() ([]byte, error) {
+	d := jsonDoc{Machine: r.machine, Results: r.results, Notes: r.notes}
+	if d.Notes == nil {
+		d.Notes = []string{}
+	}
+	for _, k := range engineKinds {
+		d.Engines = append(d.Engines, engineDoc{k.name, k.perOp})
+	}
+	for _, v := range httpVariants {
+		d.Engines = append(d.Engines, engineDoc{"http " + v.name, v.perReq})
+	}
+	b, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
