@@ -120,7 +120,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	counter(c.created, st.Created)
-	for _, r := range sessions.Reasons {
+	for _, r := range sessions.Reasons() {
 		counter(c.ended, st.Ended[r], r.String())
 	}
 	counter(c.discarded, st.Discarded)

@@ -284,7 +284,7 @@ func TestFreshManager(t *testing.T) {
 	m := newManager(t, sessions.Config{})
 	got := gather(t, metrics.New(m, nil))
 	for name, want := range map[string]int{
-		"sessionwheel_sessions_ended_total":  len(sessions.Reasons),
+		"sessionwheel_sessions_ended_total":  len(sessions.Reasons()),
 		"sessionwheel_lookups_total":         3,
 		"sessionwheel_create_failures_total": 2,
 	} {
@@ -298,7 +298,7 @@ func TestFreshManager(t *testing.T) {
 			}
 		}
 	}
-	for _, r := range sessions.Reasons {
+	for _, r := range sessions.Reasons() {
 		found := false
 		for _, x := range got["sessionwheel_sessions_ended_total"].GetMetric() {
 			found = found || x.GetLabel()[0].GetValue() == r.String()
@@ -431,9 +431,9 @@ func TestInvalidConstLabels(t *testing.T) {
 		label   string
 		invalid int
 	}{
-		{"reason", len(sessions.Reasons)}, // the series of sessions_ended_total
-		{"result", 3},                     // lookups_total
-		{"le", 23},                        // everything: it would clash in the histograms' exposition
+		{"reason", len(sessions.Reasons())}, // the series of sessions_ended_total
+		{"result", 3},                       // lookups_total
+		{"le", 23},                          // everything: it would clash in the histograms' exposition
 		{"__reserved", 23},
 	} {
 		c := metrics.New(m, prometheus.Labels{tc.label: "x"})

@@ -46,18 +46,18 @@
 // The buckets are the engine's (the Collector converts its per-bucket counts
 // to Prometheus's cumulative ones; upper bounds are inclusive in both):
 //
-//   - sessionwheel_expiry_lateness_seconds: sessions.LatenessBounds, 1 ms to
+//   - sessionwheel_expiry_lateness_seconds: sessions.LatenessBounds(), 1 ms to
 //     1 minute (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60).
 //     A session ends between 0 and 1 tick after its deadline (Config.Tick,
 //     1 s by default, often 100 ms), plus scheduling delay; the buckets
 //     resolve both common ticks and show a driver that falls behind by
 //     seconds or more. Only idle and absolute endings are observed: the
 //     others have no deadline to be late for.
-//   - sessionwheel_session_lifetime_seconds: sessions.LifetimeBounds, 1 s to
+//   - sessionwheel_session_lifetime_seconds: sessions.LifetimeBounds(), 1 s to
 //     1 day (1, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400),
 //     covering a bounce, the 15-minute default idle timeout, and a working
 //     day. Measured in whole ticks, for every reason.
-//   - sessionwheel_callback_duration_seconds: sessions.CallbackDurationBounds,
+//   - sessionwheel_callback_duration_seconds: sessions.CallbackDurationBounds(),
 //     10 µs to 10 s (1e-05, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1,
 //     0.5, 1, 10): from a callback that logs a line to one that calls a slow
 //     remote service. Only endings with callbacks (NotifyOnExpire or

@@ -70,7 +70,7 @@ func TestConstHistogram(t *testing.T) {
 // checks that bucket i holds i+1 and +Inf all of them.
 func TestConstHistogramEngineBounds(t *testing.T) {
 	desc := prometheus.NewDesc("h_seconds", "h", nil, nil)
-	for _, bounds := range [][]float64{sessions.LatenessBounds, sessions.LifetimeBounds, sessions.CallbackDurationBounds} {
+	for _, bounds := range [][]float64{sessions.LatenessBounds(), sessions.LifetimeBounds(), sessions.CallbackDurationBounds()} {
 		in := sessions.Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds)+1)}
 		for i := range in.Counts {
 			in.Counts[i] = 1

@@ -55,9 +55,9 @@ func New(cfg Config) (*Manager, error) {
 		epoch:        cfg.Clock.Now(),
 		shardMask:    uint32(cfg.Shards - 1),
 		shards:       make([]shard, cfg.Shards),
-		lateness:     newHistogram(LatenessBounds),
-		lifetime:     newHistogram(LifetimeBounds),
-		callbackTime: newHistogram(CallbackDurationBounds),
+		lateness:     newHistogram(LatenessBounds()),
+		lifetime:     newHistogram(LifetimeBounds()),
+		callbackTime: newHistogram(CallbackDurationBounds()),
 		wake:         make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 	}

@@ -20,9 +20,9 @@ const (
 	Evicted
 )
 
-// Reasons lists every Reason, in order, for callers that keep a count of
+// Reasons returns every Reason, in order, for callers that keep a count of
 // each (Stats.Ended is indexed by Reason).
-var Reasons = [...]Reason{Idle, Absolute, Explicit, Shutdown, Evicted}
+func Reasons() []Reason { return []Reason{Idle, Absolute, Explicit, Shutdown, Evicted} }
 
 var reasonNames = [...]string{Idle: "idle", Absolute: "absolute", Explicit: "explicit", Shutdown: "shutdown", Evicted: "evicted"}
 

@@ -74,14 +74,25 @@ type Histogram struct {
 	Sum   float64
 }
 
-// Bucket bounds, in seconds. Lateness is expected within a tick (1 s by
-// default, often 100 ms), so its buckets run from 1 ms to a minute; session
-// lifetimes run from seconds to a working day; callbacks from 10 µs to 10 s.
-var (
-	LatenessBounds         = []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60}
-	LifetimeBounds         = []float64{1, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400}
-	CallbackDurationBounds = []float64{1e-5, 1e-4, 5e-4, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 10}
-)
+// LatenessBounds returns the bucket bounds of Stats.Lateness, in seconds.
+// Lateness is expected within a tick (1 s by default, often 100 ms), so the
+// buckets run from 1 ms to a minute; session lifetimes run from seconds to a
+// working day; callbacks from 10 µs to 10 s. Each of these functions returns
+// a new slice.
+func LatenessBounds() []float64 {
+	return []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60}
+}
+
+// LifetimeBounds returns the bucket bounds of Stats.Lifetime, in seconds.
+func LifetimeBounds() []float64 {
+	return []float64{1, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400}
+}
+
+// CallbackDurationBounds returns the bucket bounds of
+// Stats.CallbackDuration, in seconds.
+func CallbackDurationBounds() []float64 {
+	return []float64{1e-5, 1e-4, 5e-4, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 10}
+}
 
 // histogram counts observations with atomics, so any goroutine may observe.
 type histogram struct {

@@ -25,13 +25,15 @@ type Clock struct {
 	timers []*timer
 }
 
-// Start is the time a Clock made with a zero start begins at.
-var Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+// defaultStart is the time a Clock made with a zero start begins at: a
+// fixed date, so that tests print the same times on every run.
+var defaultStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// NewClock returns a fake clock set to start, or to Start if start is zero.
+// NewClock returns a fake clock set to start, or to 2026-01-01 00:00 UTC if
+// start is zero.
 func NewClock(start time.Time) *Clock {
 	if start.IsZero() {
-		start = Start
+		start = defaultStart
 	}
 	return &Clock{now: start}
 }

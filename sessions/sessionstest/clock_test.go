@@ -11,11 +11,11 @@ func TestAdvanceCallsTimersOnTime(t *testing.T) {
 	var seen []time.Duration
 	var tick func()
 	tick = func() {
-		seen = append(seen, c.Now().Sub(Start))
+		seen = append(seen, c.Now().Sub(defaultStart))
 		c.AfterFunc(time.Second, tick)
 	}
 	c.AfterFunc(time.Second, tick)
-	late := c.AfterFunc(1500*time.Millisecond, func() { seen = append(seen, -c.Now().Sub(Start)) })
+	late := c.AfterFunc(1500*time.Millisecond, func() { seen = append(seen, -c.Now().Sub(defaultStart)) })
 	c.Advance(3500 * time.Millisecond)
 	want := []time.Duration{time.Second, -1500 * time.Millisecond, 2 * time.Second, 3 * time.Second}
 	if !slices.Equal(seen, want) {
@@ -24,7 +24,7 @@ func TestAdvanceCallsTimersOnTime(t *testing.T) {
 	if late.Stop() {
 		t.Fatal("Stop of a timer that ran reported true")
 	}
-	if got := c.Now().Sub(Start); got != 3500*time.Millisecond {
+	if got := c.Now().Sub(defaultStart); got != 3500*time.Millisecond {
 		t.Fatalf("Now = %v", got)
 	}
 }
@@ -32,8 +32,8 @@ func TestAdvanceCallsTimersOnTime(t *testing.T) {
 func TestJumpAndSkipRunTimersLate(t *testing.T) {
 	c := NewClock(time.Time{})
 	var at []time.Duration
-	c.AfterFunc(time.Second, func() { at = append(at, c.Now().Sub(Start)) })
-	c.AfterFunc(2*time.Second, func() { at = append(at, c.Now().Sub(Start)) })
+	c.AfterFunc(time.Second, func() { at = append(at, c.Now().Sub(defaultStart)) })
+	c.AfterFunc(2*time.Second, func() { at = append(at, c.Now().Sub(defaultStart)) })
 	stopped := c.AfterFunc(time.Second, func() { t.Error("stopped timer ran") })
 	if !stopped.Stop() {
 		t.Fatal("Stop of a pending timer reported false")
@@ -47,7 +47,7 @@ func TestJumpAndSkipRunTimersLate(t *testing.T) {
 		t.Fatalf("late timers saw %v", at)
 	}
 	c.Advance(-time.Hour)
-	if got := c.Now().Sub(Start); got != 5*time.Second-time.Hour {
+	if got := c.Now().Sub(defaultStart); got != 5*time.Second-time.Hour {
 		t.Fatalf("back in time: %v", got)
 	}
 }
