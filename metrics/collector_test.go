@@ -158,7 +158,8 @@ func TestScenario(t *testing.T) {
 	m.Sweep() // waits for s8's callback too
 
 	// Then s0 is ended explicitly (K=2 with s9, lifetime 11 s), ending s4
-	// again changes nothing, and s1 is renewed (a renewal, no creation).
+	// again changes nothing, and s1 is renewed (a renewal and a touch, no
+	// creation).
 	if err := s[0].Expire(); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ sessionwheel_sessions_ended_total{reason="shutdown"} 0
 sessionwheel_sessions_active 3
 # HELP sessionwheel_touches_total Touches of live sessions (each request presenting a live session's cookie makes one).
 # TYPE sessionwheel_touches_total counter
-sessionwheel_touches_total 4
+sessionwheel_touches_total 5
 # HELP sessionwheel_lookups_total Lookups of sessions by ID, by result: hit (live session), miss (unknown, ended or past its deadline), rejected (malformed ID text, never looked up).
 # TYPE sessionwheel_lookups_total counter
 sessionwheel_lookups_total{result="hit"} 5

@@ -616,7 +616,7 @@ func TestRenew(t *testing.T) {
 	if _, err := m.Renew(r.ID()); !errors.Is(err, sessions.ErrEnded) {
 		t.Fatalf("Renew of an ended session = %v", err)
 	}
-	if st := m.Stats(); st.Renewed != 1 || st.Created != 1 {
+	if st := m.Stats(); st.Renewed != 1 || st.Created != 1 || st.Touches != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -426,6 +426,7 @@ func (m *Manager) Renew(id ID) (Session, error) {
 	dl, _ := m.deadline(nsh, nslot, nr)
 	nsh.file(nslot, dl)
 	osh.stats.renewed++
+	nsh.stats.touches++ // a renewal happens on a request: it touches
 	return m.handle(nsi, nslot, nr), nil
 }
 

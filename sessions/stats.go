@@ -25,7 +25,8 @@ type Stats struct {
 	CreateFailedFull, CreateFailedClosed uint64
 	// Renewed counts sessions moved to a new ID by Renew.
 	Renewed uint64
-	// Touches counts touches: Get, Touch and Session.Touch on a live session.
+	// Touches counts touches: Get, Touch, Session.Touch and Renew on a live
+	// session.
 	Touches uint64
 	// LookupHits and LookupMisses count lookups by ID (Get, Peek, Touch);
 	// LookupRejected counts text that GetString refused as malformed, which
