@@ -166,11 +166,12 @@ func (q *queue) done(n int) {
 	q.mu.Unlock()
 }
 
-// waitFinished waits until every ending pushed so far has finished.
+// waitFinished waits until every ending pushed has finished, including
+// those that callbacks push while it waits (a callback that calls Expire).
 func (q *queue) waitFinished() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for target := q.pushed; q.finished < target; {
+	for q.finished < q.pushed && !q.closed {
 		q.progress.Wait()
 	}
 }

@@ -64,8 +64,8 @@ func (m *Manager) drive() {
 }
 
 // Sweep ends, in the calling goroutine, every session whose deadline has
-// passed by the manager's clock, and waits until the callbacks of every
-// ending so far have returned. It returns the number of sessions it ended.
+// passed by the manager's clock, and waits until no expiry callback is
+// queued or running, including those of sessions that callbacks end. It returns the number of sessions it ended.
 // The driver does the same by itself within a tick; Sweep is for tests that
 // move a fake clock, and for callers who want the endings settled at a known
 // point. It must not be called from an expiry callback.
