@@ -25,11 +25,14 @@
 // goroutine compares the real deadline with the time and either ends the
 // session or files it again, so a session is re-filed about once per idle
 // period however often it is touched. The tick is published by a timer once
-// per Config.Tick, so the touch path never reads the clock; deadlines round
-// up to whole ticks, so a session ends between 0 and 1 tick after its idle
-// timeout has passed since its last touch (plus scheduling delay), never
-// before. A lookup checks the deadline too, so it never returns a session
-// whose deadline has passed even before the driver has ended it.
+// per Config.Tick (a little before the tick begins), so the touch path never
+// reads the clock; deadlines round up to whole ticks, so a session ends
+// between 0 and 1 tick after its idle timeout has passed since its last
+// touch (plus scheduling delay), never before. If the timer runs late, a
+// touch may be dated too early; the manager remembers how late each tick was
+// replaced (up to MaxTimerLag) and ends such sessions that much later. A
+// lookup checks the deadline too, so it never returns a session whose
+// deadline has passed even before the driver has ended it.
 //
 // The driver wakes only when a shard has something due, handles at most 512
 // wheel entries per hold of a shard's lock, and hands the endings to a
