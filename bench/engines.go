@@ -161,6 +161,15 @@ func (t *baseTable[E]) shard(id sessions.ID) *baseShard[E] {
 	return &t.shards[int(id[15])&(baseShards-1)]
 }
 
+// expire is a timer's end of a session: it removes id and calls onExpire,
+// unless a touch has re-armed the timer since (remove finds e replaced or
+// gone).
+func (t *baseTable[E]) expire(id sessions.ID, e *E, onExpire func(sessions.ID)) {
+	if t.remove(id, e) && onExpire != nil {
+		onExpire(id)
+	}
+}
+
 // remove deletes id if it still maps to e, and reports whether it did: an
 // expiry that lost a race (its timer re-armed by a touch that saw it had
 // fired) finds nothing to do.
@@ -210,11 +219,7 @@ func (e *stdEngine) createIn(d time.Duration) sessions.ID {
 	return id
 }
 
-func (e *stdEngine) expire(en *stdEntry) {
-	if e.tab.remove(en.id, en) && e.onExpire != nil {
-		e.onExpire(en.id)
-	}
-}
+func (e *stdEngine) expire(en *stdEntry) { e.tab.expire(en.id, en, e.onExpire) }
 
 func (e *stdEngine) touch(id sessions.ID) bool {
 	sh := e.tab.shard(id)
@@ -278,11 +283,7 @@ func (e *twEngine) createIn(d time.Duration) sessions.ID {
 	return id
 }
 
-func (e *twEngine) expire(en *twEntry) {
-	if e.tab.remove(en.id, en) && e.onExpire != nil {
-		e.onExpire(en.id)
-	}
-}
+func (e *twEngine) expire(en *twEntry) { e.tab.expire(en.id, en, e.onExpire) }
 
 func (e *twEngine) touch(id sessions.ID) bool {
 	sh := e.tab.shard(id)

@@ -25,6 +25,7 @@ func (m *Manager) dispatch(b []ending, wait bool) {
 		// The pool has been shut down (a callback ended a session during
 		// Close): run the batch here rather than lose it.
 		m.run(b)
+		m.q.done(len(b))
 	}
 }
 
@@ -36,6 +37,7 @@ func (m *Manager) work() {
 			return
 		}
 		m.run(b)
+		m.q.done(len(b))
 	}
 }
 
@@ -67,7 +69,6 @@ func (m *Manager) run(b []ending) {
 		sh.release(b[i].s.slot)
 	}
 	locked.mu.Unlock()
-	m.q.done(len(b))
 	m.freeBatch(b)
 }
 
@@ -109,8 +110,7 @@ type queue struct {
 	batches  [][]ending
 	head     int
 	limit    int
-	waiting  int    // endings pushed and not finished
-	pushed   uint64 // endings ever pushed
+	pushed   uint64 // endings ever pushed; pushed - finished is the backlog
 	finished uint64 // endings ever finished
 	closed   bool
 }
@@ -126,14 +126,13 @@ func (q *queue) init(limit int) {
 func (q *queue) push(b []ending, wait bool) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for wait && q.waiting >= q.limit && !q.closed {
+	for wait && q.pushed-q.finished >= uint64(q.limit) && !q.closed {
 		q.progress.Wait()
 	}
 	if q.closed {
 		return false
 	}
 	q.batches = append(q.batches, b)
-	q.waiting += len(b)
 	q.pushed += uint64(len(b))
 	q.ready.Signal()
 	return true
@@ -160,7 +159,6 @@ func (q *queue) pop() (b []ending, ok bool) {
 
 func (q *queue) done(n int) {
 	q.mu.Lock()
-	q.waiting -= n
 	q.finished += uint64(n)
 	q.progress.Broadcast()
 	q.mu.Unlock()
@@ -179,7 +177,7 @@ func (q *queue) waitFinished() {
 func (q *queue) backlog() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.waiting
+	return int(q.pushed - q.finished)
 }
 
 func (q *queue) close() {

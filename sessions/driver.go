@@ -134,7 +134,7 @@ func (m *Manager) sweepShard(sh *shard, now int64) int {
 				continue
 			}
 			m.lateness.observe(at.Sub(end))
-			b = m.end(sh, slot, reason, now, b)
+			b = m.end(sh, slot, -1, reason, now, b)
 			ended++
 		}
 		if !more {
@@ -219,7 +219,7 @@ func (m *Manager) shutdownShard(sh *shard) {
 				sh.release(slot)
 				continue
 			}
-			b = m.end(sh, slot, Shutdown, now, b)
+			b = m.end(sh, slot, -1, Shutdown, now, b)
 		}
 		last := slot >= sh.used
 		sh.mu.Unlock()

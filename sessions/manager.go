@@ -234,7 +234,7 @@ func (m *Manager) evict(si uint16) bool {
 				sh.stats.refiles++
 				continue
 			}
-			b, _ := m.endNow(sh, slot, Evicted, nil) // an overdue victim ends as idle
+			b, _ := m.endNow(sh, slot, -1, Evicted, nil) // an overdue victim ends as idle
 			sh.mu.Unlock()
 			m.dispatch(b, false)
 			return true
@@ -313,12 +313,12 @@ func (m *Manager) lookup(id ID, touch bool) (Session, bool) {
 func (m *Manager) Expire(id ID) bool {
 	_, sh := m.shardOf(id)
 	sh.mu.Lock()
-	slot, _, ok := sh.find(id)
+	slot, pos, ok := sh.find(id)
 	if !ok {
 		sh.mu.Unlock()
 		return false
 	}
-	b, alive := m.endNow(sh, slot, Explicit, nil)
+	b, alive := m.endNow(sh, slot, pos, Explicit, nil)
 	sh.mu.Unlock()
 	m.dispatch(b, false)
 	return alive
@@ -326,9 +326,9 @@ func (m *Manager) Expire(id ID) bool {
 
 // endNow ends the live session in slot for reason, unless its deadline has
 // passed, in which case it ends for that (idle or absolute) and endNow
-// reports false: it was already dead.  The caller holds sh.mu and dispatches
+// reports false: it was already dead. pos is as for end. The caller holds sh.mu and dispatches
 // the returned batch after unlocking.
-func (m *Manager) endNow(sh *shard, slot uint32, reason Reason, b []ending) ([]ending, bool) {
+func (m *Manager) endNow(sh *shard, slot uint32, pos int, reason Reason, b []ending) ([]ending, bool) {
 	r := sh.rec(slot)
 	now := m.tick.Load()
 	alive := true
@@ -342,18 +342,20 @@ func (m *Manager) endNow(sh *shard, slot uint32, reason Reason, b []ending) ([]e
 		}
 	}
 	sh.wheel.Remove(slot)
-	return m.end(sh, slot, reason, now, b), alive
+	return m.end(sh, slot, pos, reason, now, b), alive
 }
 
 // end ends the live session in slot: out of the index (lookups miss from
 // now on), counted, and either freed at once or, if it has callbacks to
-// run, appended to b in state ending. The caller holds sh.mu and has taken
+// run, appended to b in state ending. pos is its place in the index, or -1
+// if the caller has not looked it up. The caller holds sh.mu and has taken
 // the slot out of the wheel.
-func (m *Manager) end(sh *shard, slot uint32, reason Reason, now int64, b []ending) []ending {
+func (m *Manager) end(sh *shard, slot uint32, pos int, reason Reason, now int64, b []ending) []ending {
 	r := sh.rec(slot)
-	if _, pos, ok := sh.find(r.id); ok {
-		sh.unindex(pos)
+	if pos < 0 { // a live session is always indexed; the driver knows only its slot
+		_, pos, _ = sh.find(r.id)
 	}
+	sh.unindex(pos)
 	m.live.Add(-1)
 	sh.stats.ended[reason]++
 	m.lifetime.observe(time.Duration(now-*sh.created(slot)) * m.cfg.Tick)

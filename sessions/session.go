@@ -87,7 +87,7 @@ func (s Session) Expire() error {
 	if err != nil {
 		return err
 	}
-	b, _ := s.m.endNow(sh, s.slot, Explicit, nil)
+	b, _ := s.m.endNow(sh, s.slot, -1, Explicit, nil)
 	sh.mu.Unlock()
 	s.m.dispatch(b, false)
 	return nil
