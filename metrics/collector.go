@@ -68,7 +68,7 @@ func New(m *sessions.Manager, constLabels prometheus.Labels) *Collector {
 		bucketVisits: d("wheel_bucket_visits_total",
 			"Timing wheel buckets emptied by the driver: its work apart from handling sessions."),
 		callbackPanics: d("callback_panics_total",
-			"Expiry callbacks that panicked; the panic was recovered and the session's other callbacks ran."),
+			"Expiry callbacks that panicked (recovered) or called runtime.Goexit; the session's other callbacks ran."),
 		callbackQueue: d("callback_queue_length",
 			"Endings whose expiry callbacks have not finished; at the configured QueueLen the driver stops ending sessions until the workers catch up."),
 		sweepHoldMax: d("sweep_hold_max_seconds",
@@ -78,7 +78,7 @@ func New(m *sessions.Manager, constLabels prometheus.Labels) *Collector {
 		callbackDuration: d("callback_duration_seconds",
 			"Time the expiry callbacks of one ending took together, for endings that have callbacks."),
 		lifetime: d("session_lifetime_seconds",
-			"Time from a session's creation to its ending, in whole ticks, for every reason."),
+			"Time from a session's creation to its ending, for every reason."),
 	}
 }
 

@@ -96,7 +96,7 @@ const (
 	helpActive    = "Live sessions, including any past their deadline that the driver has not yet ended."
 	helpFailures  = "Session creations refused, by cause: full (MaxSessions reached, no eviction), closed (manager closed)."
 	helpLateness  = "Time from a session's deadline (rounded up to a whole tick) to its ending, for idle and absolute endings."
-	helpLifetime  = "Time from a session's creation to its ending, in whole ticks, for every reason."
+	helpLifetime  = "Time from a session's creation to its ending, for every reason."
 	helpDuration  = "Time the expiry callbacks of one ending took together, for endings that have callbacks."
 	helpSweepHold = "Longest time the driver has held one shard's lock in one batch, since the manager started."
 )
@@ -115,15 +115,16 @@ func TestScenario(t *testing.T) {
 	m := newManager(t, sessions.Config{IdleTimeout: 10 * time.Second, Tick: time.Second, Clock: clk})
 	c := metrics.New(m, nil)
 
-	// t=0: create N=10 sessions; they are due at the end of tick 0 plus
-	// the 10 s idle timeout, at t=11s. s8 has a callback that panics.
+	// t=0: create N=10 sessions; they end 10 s later, at t=10s (the idle
+	// timeout after their creation, a whole tick). s8 has a callback that
+	// panics.
 	s := create(t, m, 10)
 	if err := s[8].NotifyOnExpire(func(sessions.Session, sessions.Reason) { panic("callback bug") }); err != nil {
 		t.Fatal(err)
 	}
 
 	// t=5s: touch s0..s3 (3 Gets and a Touch: 4 hits, 4 touches; now due
-	// at t=16s), look at s4 without touching it (a hit, no touch), end s9
+	// at t=15s), look at s4 without touching it (a hit, no touch), end s9
 	// (explicit, lifetime 5 s), then look it up (a miss), and present a
 	// malformed cookie (rejected).
 	clk.Advance(5 * time.Second)
@@ -148,16 +149,16 @@ func TestScenario(t *testing.T) {
 		t.Fatal("GetString accepted a malformed ID")
 	}
 
-	// t=11.3s: M=5 untouched sessions s4..s8 end idle, 0.3 s past their
-	// deadline, after living 11 s (whole ticks); the wheel entries of
-	// s0..s3 come due and are re-filed (4 refiles). The clock runs on time
-	// to 10.99 s and then skips, timers unrun, to 11.3 s, so that the
-	// driver cannot have ended them at 11 s: the sweep happens at 11.3 s.
-	clk.Advance(5*time.Second + 990*time.Millisecond)
+	// t=10.3s: M=5 untouched sessions s4..s8 end idle, 0.3 s past their
+	// deadline, after living 10.3 s; the wheel entries of s0..s3 come due
+	// and are re-filed (4 refiles). The clock runs on time to 9.99 s and
+	// then skips, timers unrun, to 10.3 s, so that the driver cannot have
+	// ended them at 10 s: the sweep happens at 10.3 s.
+	clk.Advance(4*time.Second + 990*time.Millisecond)
 	clk.Skip(310 * time.Millisecond)
 	m.Sweep() // waits for s8's callback too
 
-	// Then s0 is ended explicitly (K=2 with s9, lifetime 11 s), ending s4
+	// Then s0 is ended explicitly (K=2 with s9, lifetime 10.3 s), ending s4
 	// again changes nothing, and s1 is renewed (a renewal and a touch, no
 	// creation).
 	if err := s[0].Expire(); err != nil {
@@ -202,7 +203,7 @@ sessionwheel_renewals_total 1
 # HELP sessionwheel_wheel_refiles_total Timing wheel entries that came due for a session touched since it was filed, and were filed again at its new deadline: the whole cost of lazy touching.
 # TYPE sessionwheel_wheel_refiles_total counter
 sessionwheel_wheel_refiles_total 4
-# HELP sessionwheel_callback_panics_total Expiry callbacks that panicked; the panic was recovered and the session's other callbacks ran.
+# HELP sessionwheel_callback_panics_total Expiry callbacks that panicked (recovered) or called runtime.Goexit; the session's other callbacks ran.
 # TYPE sessionwheel_callback_panics_total counter
 sessionwheel_callback_panics_total 1
 # HELP sessionwheel_callback_queue_length Endings whose expiry callbacks have not finished; at the configured QueueLen the driver stops ending sessions until the workers catch up.
@@ -241,7 +242,7 @@ sessionwheel_session_lifetime_seconds_bucket{le="14400"} 7
 sessionwheel_session_lifetime_seconds_bucket{le="28800"} 7
 sessionwheel_session_lifetime_seconds_bucket{le="86400"} 7
 sessionwheel_session_lifetime_seconds_bucket{le="+Inf"} 7
-sessionwheel_session_lifetime_seconds_sum 71
+sessionwheel_session_lifetime_seconds_sum 66.8
 sessionwheel_session_lifetime_seconds_count 7
 `
 	names := []string{
@@ -321,7 +322,7 @@ func TestTwoManagers(t *testing.T) {
 	if _, err := a.Create(); !errors.Is(err, sessions.ErrTooManySessions) {
 		t.Fatalf("Create on a full manager: %v, want ErrTooManySessions", err)
 	}
-	clkA.Advance(4 * time.Second)
+	clkA.Advance(3 * time.Second) // exactly the absolute timeout: lateness 0 whoever sweeps
 	a.Sweep()
 
 	// Manager "b" evicts its first session to make room for a second,

@@ -56,17 +56,18 @@
 //   - sessionwheel_session_lifetime_seconds: sessions.LifetimeBounds(), 1 s to
 //     1 day (1, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400),
 //     covering a bounce, the 15-minute default idle timeout, and a working
-//     day. Measured in whole ticks, for every reason.
+//     day. Observed for every reason.
 //   - sessionwheel_callback_duration_seconds: sessions.CallbackDurationBounds(),
 //     10 µs to 10 s (1e-05, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1,
 //     0.5, 1, 10): from a callback that logs a line to one that calls a slow
 //     remote service. Only endings with callbacks (NotifyOnExpire or
 //     Config.OnExpire) are observed.
 //
-// Lateness is measured from the deadline the engine keeps: the end of the
-// tick of the last touch plus the idle timeout in whole ticks (or the
-// absolute deadline, likewise rounded), never before the exact one. So it
-// says how well the driver keeps up, not how coarse the tick is: the driver
-// wakes at the start of the tick a deadline falls on, so when it keeps up,
-// lateness is the timer's and the sweep's delay, well under a tick.
+// Lateness is measured from the session's end as the engine keeps it
+// (sessions.Session.Deadline): the last touch plus the idle timeout (or the
+// creation plus the absolute timeout), rounded up to a whole tick, never
+// before the exact deadline. So it says how well the driver keeps up, not
+// how coarse the tick is: the driver wakes at the tick a session ends at,
+// so when it keeps up, lateness is the timer's and the sweep's delay, well
+// under a tick.
 package metrics

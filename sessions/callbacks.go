@@ -24,37 +24,68 @@ func (m *Manager) dispatch(b []ending, wait bool) {
 	if !m.q.push(b, wait) {
 		// The pool has been shut down (a callback ended a session during
 		// Close): run the batch here rather than lose it.
-		m.run(b)
+		m.run(&job{b: b})
 		m.q.done(len(b))
 	}
 }
 
-func (m *Manager) work() {
-	defer m.workers.Done()
-	for {
-		b, ok := m.q.pop()
-		if !ok {
+// A job is a batch of endings being run by a worker, and how far it got.
+type job struct {
+	b  []ending
+	i  int // the ending whose callbacks run now
+	j  int // its next callback: notify[j], or Config.OnExpire at len(notify)
+	t0 time.Time
+}
+
+// work runs batches from the queue, starting with jb's if it has one. A
+// callback that calls runtime.Goexit (t.FailNow does) ends the goroutine it
+// runs on, which recover cannot stop: the deferred function then counts it
+// as a failed callback and carries the batch on in a new worker, from the
+// callback after it.
+func (m *Manager) work(jb *job) {
+	exited := true
+	defer func() {
+		if exited {
+			m.panics.Add(1)
+			go m.work(jb)
 			return
 		}
-		m.run(b)
-		m.q.done(len(b))
+		m.workers.Done()
+	}()
+	for {
+		if jb.b == nil {
+			b, ok := m.q.pop()
+			if !ok {
+				exited = false
+				return
+			}
+			*jb = job{b: b}
+		}
+		m.run(jb)
+		m.q.done(len(jb.b))
+		*jb = job{}
 	}
 }
 
-// run calls the batch's callbacks, then frees the sessions' slots.
-func (m *Manager) run(b []ending) {
-	t0 := time.Now()
-	for i := range b {
-		e := &b[i]
-		for _, f := range e.notify {
-			m.call(f, e.s, e.reason)
+// run calls the job's callbacks from where it stands, then frees the
+// sessions' slots.
+func (m *Manager) run(jb *job) {
+	b := jb.b
+	for ; jb.i < len(b); jb.i, jb.j = jb.i+1, 0 {
+		e := &b[jb.i]
+		if jb.j == 0 {
+			jb.t0 = time.Now()
 		}
-		if m.cfg.OnExpire != nil {
-			m.call(m.cfg.OnExpire, e.s, e.reason)
+		for jb.j <= len(e.notify) {
+			k := jb.j
+			jb.j++ // first, so that a Goexit resumes after this callback
+			if k < len(e.notify) {
+				m.call(e.notify[k], e.s, e.reason)
+			} else if m.cfg.OnExpire != nil {
+				m.call(m.cfg.OnExpire, e.s, e.reason)
+			}
 		}
-		t1 := time.Now()
-		m.callbackTime.observe(t1.Sub(t0))
-		t0 = t1
+		m.callbackTime.observe(time.Since(jb.t0))
 	}
 	var locked *shard
 	for i := range b {
@@ -112,6 +143,7 @@ type queue struct {
 	limit    int
 	pushed   uint64 // endings ever pushed; pushed - finished is the backlog
 	finished uint64 // endings ever finished
+	nowait   bool   // Close has begun: pushes no longer wait for room
 	closed   bool
 }
 
@@ -126,7 +158,7 @@ func (q *queue) init(limit int) {
 func (q *queue) push(b []ending, wait bool) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for wait && q.pushed-q.finished >= uint64(q.limit) && !q.closed {
+	for wait && q.pushed-q.finished >= uint64(q.limit) && !q.nowait && !q.closed {
 		q.progress.Wait()
 	}
 	if q.closed {
@@ -178,6 +210,15 @@ func (q *queue) backlog() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return int(q.pushed - q.finished)
+}
+
+// stopWaiting lets every push go on without waiting for room, so that a
+// driver blocked on a full queue does not hold Close up.
+func (q *queue) stopWaiting() {
+	q.mu.Lock()
+	q.nowait = true
+	q.progress.Broadcast()
+	q.mu.Unlock()
 }
 
 func (q *queue) close() {

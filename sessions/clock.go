@@ -6,8 +6,10 @@ import "time"
 // system clock; tests use a fake one (see package sessionstest) to move time
 // by hand.
 //
-// The manager calls Now only from its ticker and a few slow paths, never on
-// the touch path: a touch reads a tick published once per Config.Tick.
+// The manager calls Now on every lookup, touch and ending, with a shard
+// lock held (see the time model in the package doc); for the system clock it
+// reads only the monotonic clock, about 25 ns. A fake clock must not call
+// into the manager from Now.
 type Clock interface {
 	// Now returns the current time. Only differences between its results
 	// matter; the system clock's monotonic reading keeps them right across

@@ -33,12 +33,12 @@ const (
 	// keeps slot numbers in 24 bits); Config.MaxSessions may not ask for
 	// more than Shards times this.
 	MaxShardSessions = 1<<24 - 2
-	// MaxTimerLag bounds how late the manager's timer may fire without a
-	// session ending early: touches are dated by the tick the timer last
-	// published, and a late timer makes that date stale. Endings are delayed
-	// by the lag the timer had, up to this bound; a longer lag is a frozen
-	// process (a suspended VM) after which due sessions end at once.
-	MaxTimerLag = time.Second
+	// MaxTimeout bounds IdleTimeout, AbsoluteTimeout and
+	// Session.SetIdleTimeout: 100 years, far beyond any session and far
+	// enough below the int64 nanosecond range that deadlines never overflow.
+	// An idle timeout is also bounded by 2^32-1 ticks (about 49 days at the
+	// finest tick, 136 years at the default one).
+	MaxTimeout = 100 * 365 * 24 * time.Hour
 )
 
 // Errors reported by the manager and its sessions. Compare with errors.Is.
@@ -57,7 +57,7 @@ var (
 	// ErrNoValue: the session has no value under that key.
 	ErrNoValue = errors.New("sessions: no such value")
 	// ErrInvalidTimeout: SetIdleTimeout was given a duration that is not
-	// positive or does not fit.
+	// positive, or above MaxTimeout or 2^32-1 ticks.
 	ErrInvalidTimeout = errors.New("sessions: invalid timeout")
 )
 
@@ -66,22 +66,33 @@ var (
 type Config struct {
 	// IdleTimeout is how long a session lives without being touched
 	// (Twisted's sessionTimeout). Zero means DefaultIdleTimeout. It is
-	// rounded up to whole ticks.
+	// rounded up to whole ticks, and may not exceed MaxTimeout or 2^32-1
+	// ticks.
 	IdleTimeout time.Duration
 	// AbsoluteTimeout, if positive, ends every session that long after its
-	// creation however often it is touched (OWASP's absolute timeout).
+	// creation however often it is touched (OWASP's absolute timeout). It
+	// may not exceed MaxTimeout.
 	AbsoluteTimeout time.Duration
-	// Tick is the granularity of the manager's clock: a session ends between
-	// 0 and 1 tick after its deadline (plus scheduling delay), never before.
-	// Zero means DefaultTick; it may not be below MinTick.
+	// Tick is the granularity of endings: a session's end is its deadline
+	// rounded up to a multiple of Tick since the manager started, so it ends
+	// between 0 and 1 tick after its timeout has passed (plus scheduling
+	// delay), never before. The driver wakes at most once per tick, and only
+	// for ticks at which something ends. Zero means DefaultTick; it may not
+	// be below MinTick.
 	Tick time.Duration
-	// MaxSessions, if positive, bounds the number of live sessions; Create
-	// beyond it fails with ErrTooManySessions, or evicts if Evict is set.
+	// MaxSessions, if positive, bounds the number of live sessions (Len
+	// never exceeds it, even while Creates race); Create beyond it fails
+	// with ErrTooManySessions, or evicts if Evict is set.
 	MaxSessions int
-	// Evict makes Create, when the manager is full, end one session of the
-	// new session's shard with reason Evicted instead of failing: the one
-	// whose wheel entry is due first among a few candidates, which
-	// approximates the least recently used.
+	// Evict makes Create, when the manager is full, end the session that
+	// would end soonest (the least recently used, when sessions share one
+	// idle timeout) with reason Evicted instead of failing, and take its
+	// place. Sessions are compared by their end, which is exact to the tick
+	// when the earliest ends fall within 64 ticks of the driver's last look;
+	// among sessions ending further out, those filed first go first. A
+	// session whose deadline has already passed is taken first and ends as
+	// Idle (or Absolute). Touched sessions met on the way are filed at their
+	// new end, work that their touches pay for.
 	Evict bool
 	// Shards is the number of independently locked parts of the table, a
 	// power of two up to MaxShards. Zero means DefaultShards.
@@ -127,14 +138,18 @@ func (c Config) withDefaults() (Config, error) {
 		c.Clock = systemClock{}
 	}
 	switch {
-	case c.Tick < MinTick:
-		return bad("Tick %v is below %v", c.Tick, MinTick)
+	case c.Tick < MinTick || c.Tick > MaxTimeout:
+		return bad("Tick %v is not between %v and MaxTimeout", c.Tick, MinTick)
 	case c.IdleTimeout < 0:
 		return bad("IdleTimeout %v is negative", c.IdleTimeout)
-	case c.IdleTimeout/c.Tick >= math.MaxUint32:
+	case c.IdleTimeout > MaxTimeout:
+		return bad("IdleTimeout %v is above MaxTimeout", c.IdleTimeout)
+	case ticks(c.IdleTimeout, c.Tick) > math.MaxUint32:
 		return bad("IdleTimeout %v is more than 2^32 ticks of %v", c.IdleTimeout, c.Tick)
 	case c.AbsoluteTimeout < 0:
 		return bad("AbsoluteTimeout %v is negative", c.AbsoluteTimeout)
+	case c.AbsoluteTimeout > MaxTimeout:
+		return bad("AbsoluteTimeout %v is above MaxTimeout", c.AbsoluteTimeout)
 	case c.MaxSessions < 0:
 		return bad("MaxSessions %d is negative", c.MaxSessions)
 	case c.Shards < 0 || c.Shards > MaxShards || c.Shards&(c.Shards-1) != 0:
@@ -149,5 +164,11 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// ticks returns d in ticks of t, rounded up.
+// ticks returns d in ticks of t, rounded up; d is at most MaxTimeout, so
+// the sum does not overflow.
 func ticks(d, t time.Duration) int64 { return int64((d + t - 1) / t) }
+
+// validTimeout reports whether d may be a session's own idle timeout.
+func validTimeout(d, tick time.Duration) bool {
+	return d > 0 && d <= MaxTimeout && ticks(d, tick) <= math.MaxUint32
+}

@@ -20,19 +20,26 @@
 // and callbacks live beside the arena, only for sessions that have them. A
 // Session is a handle (shard, slot, generation, ID), not a pointer.
 //
-// A touch does not move the session in the wheel: it stores the current tick
-// in the record. When the session's wheel entry comes due, the driver
-// goroutine compares the real deadline with the time and either ends the
-// session or files it again, so a session is re-filed about once per idle
-// period however often it is touched. The tick is published by a timer once
-// per Config.Tick (a little before the tick begins), so the touch path never
-// reads the clock; deadlines round up to whole ticks, so a session ends
-// between 0 and 1 tick after its idle timeout has passed since its last
-// touch (plus scheduling delay), never before. If the timer runs late, a
-// touch may be dated too early; the manager remembers how late each tick was
-// replaced (up to MaxTimerLag) and ends such sessions that much later. A
-// lookup checks the deadline too, so it never returns a session whose
-// deadline has passed even before the driver has ended it.
+// A touch does not move the session in the wheel: it stores the time of
+// the touch in the record. When the session's wheel entry comes due, the
+// driver goroutine looks at the session's real end and either ends it or
+// files it again, so a session is re-filed about once per idle period
+// however often it is touched.
+//
+// # Time model
+//
+// Every time is read from the manager's clock (Config.Clock; for the system
+// clock, only its monotonic reading, about 25 ns) under the lock of the
+// session's shard. A session ends at its last touch plus its idle timeout,
+// or at its creation plus Config.AbsoluteTimeout if that is earlier,
+// rounded up to a whole tick (Session.Deadline), and is alive exactly until
+// then: lookups, touches, Expire, Renew, Range, the driver, Sweep and Close
+// all decide with that one predicate. No session ends early: a touch stores
+// the later of its clock reading and the stored one, so the stored last
+// touch is never before a touch that returned true, and an ending is
+// decided under the same lock with a later reading. At most a tick late,
+// plus scheduling delay: the driver wakes at the tick a session ends at.
+// timemodel.go has the argument in full.
 //
 // The driver wakes only when a shard has something due, handles at most 512
 // wheel entries per hold of a shard's lock, and hands the endings to a

@@ -243,7 +243,7 @@ func TestCallbackReentry(t *testing.T) {
 func TestNoResurrectionBeforeSweep(t *testing.T) {
 	m, clk, log := newManager(t, sessions.Config{})
 	s := mustCreate(t, m)
-	clk.Advance(11 * tick) // deadline passed; the tick is published, a sweep may or may not have run
+	clk.Advance(11 * tick) // deadline passed; a sweep may or may not have run
 	if _, ok := m.Get(s.ID()); ok {
 		t.Fatal("Get returned a session past its deadline")
 	}
@@ -704,9 +704,9 @@ func TestCallbackBackpressure(t *testing.T) {
 	}
 }
 
-// A touch dated by a tick that the manager's timer replaced late (a starved
-// process) may have happened later than the tick says: the session still
-// lives its whole idle timeout after it, not after the tick.
+// A touch made while the manager's timers run late (a starved process) is
+// dated by the clock, not by the timers: the session still lives its whole
+// idle timeout after it.
 func TestLateTimerNeverEndsEarly(t *testing.T) {
 	m, clk, log := newManager(t, sessions.Config{})
 	s := mustCreate(t, m)
@@ -730,8 +730,8 @@ func TestLateTimerNeverEndsEarly(t *testing.T) {
 	}
 }
 
-// A lag longer than MaxTimerLag is a frozen process: the sessions due end
-// at once rather than living another timeout.
+// After a frozen process (a suspended VM) the sessions due end at once
+// rather than living another timeout.
 func TestFrozenProcessEndsDueSessions(t *testing.T) {
 	m, clk, log := newManager(t, sessions.Config{})
 	s := mustCreate(t, m)

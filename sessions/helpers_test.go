@@ -2,6 +2,7 @@ package sessions_test
 
 import (
 	"context"
+	"flag"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,10 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// long makes the randomised tests run longer: make test-long sets it, with
+// many more rapid checks.
+var long = flag.Bool("long", false, "run the randomised tests longer (make test-long)")
 
 const tick = time.Second
 
@@ -56,6 +61,13 @@ func (l *endLog) count() int {
 // the returned log, and closes it when the test ends.
 func newManager(t testing.TB, cfg sessions.Config) (*sessions.Manager, *sessionstest.Clock, *endLog) {
 	t.Helper()
+	return newTestManager(t, cfg, nil, false)
+}
+
+// newTestManager is newManager with the IDs from next (crypto/rand if nil)
+// and, if manual, no timer: only Sweep ends sessions (NewForTest).
+func newTestManager(t testing.TB, cfg sessions.Config, next func() sessions.ID, manual bool) (*sessions.Manager, *sessionstest.Clock, *endLog) {
+	t.Helper()
 	clk := sessionstest.NewClock(time.Time{})
 	log := &endLog{clk: clk, ends: map[sessions.ID][]endEvent{}}
 	if cfg.Tick == 0 {
@@ -68,7 +80,7 @@ func newManager(t testing.TB, cfg sessions.Config) (*sessions.Manager, *sessions
 	if cfg.OnExpire == nil {
 		cfg.OnExpire = log.record
 	}
-	m, err := sessions.New(cfg)
+	m, err := sessions.NewForTest(cfg, next, manual)
 	if err != nil {
 		t.Fatal(err)
 	}

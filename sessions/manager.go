@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,17 +13,23 @@ import (
 // runs a goroutine that drives the timing wheels and a pool that runs
 // expiry callbacks.
 type Manager struct {
-	cfg                 Config
-	idleTicks, absTicks int64
-	epoch               time.Time
-	shardMask           uint32
-	shards              []shard
-	ids                 IDSource
+	cfg       Config
+	idle, abs int64 // Config.IdleTimeout (rounded up to whole ticks) and AbsoluteTimeout, in ns
+	tickNs    int64
+	epoch     time.Time // time 0 of the manager's clock (timemodel.go)
+	sysClock  bool      // cfg.Clock is the system clock: read it with time.Since
+	shardMask uint32
+	shards    []shard
+	ids       IDSource
+	newID     func() ID // nil: ids.Next; set by tests only (export_test.go)
+	manual    bool      // tests only: no timer wakes the driver, Sweep does the work
 
-	tick   atomic.Int64 // the current tick, published by onTick
-	lags   *lagRing     // how late each recent tick was superseded
-	live   atomic.Int64
+	live   atomic.Int64 // sessions alive or reserved by a Create in progress
 	closed atomic.Bool
+	// armed is the tick the driver's wake-up is set for, or MaxInt64 while
+	// it is being set or there is none: filing a session that ends earlier
+	// wakes the driver to set it again (see arm).
+	armed atomic.Int64
 
 	rejected, failedFull, failedClosed, panics atomic.Uint64
 	lateness, lifetime, callbackTime           *histogram
@@ -32,11 +39,9 @@ type Manager struct {
 	batches   sync.Pool // of *[]ending with room for sweepBatch
 	wake      chan struct{}
 	stop      chan struct{}
-	tickMu    sync.Mutex    // serialises onTick with Close
-	timer     Timer         // the next onTick
-	wakeTimer Timer         // the next wake-up of the driver
-	lead      time.Duration // how long before a tick begins onTick publishes it
-	sweepMu   sync.Mutex    // one sweep at a time: the driver's or Sweep's
+	timerMu   sync.Mutex // guards wakeTimer; serialises arming with Close
+	wakeTimer Timer      // the driver's next wake-up
+	sweepMu   sync.Mutex // one sweep at a time: the driver's, Sweep's or Close's
 	driver    sync.WaitGroup
 	workers   sync.WaitGroup
 }
@@ -44,30 +49,31 @@ type Manager struct {
 // New returns a manager configured by cfg, with its driver and callback
 // workers running. It returns an error wrapping ErrInvalidConfig if cfg has
 // a bad value.
-func New(cfg Config) (*Manager, error) {
+func New(cfg Config) (*Manager, error) { return newManager(cfg, nil, false) }
+
+func newManager(cfg Config, newID func() ID, manual bool) (*Manager, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	m := &Manager{
 		cfg:          cfg,
-		idleTicks:    ticks(cfg.IdleTimeout, cfg.Tick),
+		tickNs:       int64(cfg.Tick),
+		idle:         ticks(cfg.IdleTimeout, cfg.Tick) * int64(cfg.Tick),
+		abs:          int64(cfg.AbsoluteTimeout),
 		epoch:        cfg.Clock.Now(),
 		shardMask:    uint32(cfg.Shards - 1),
 		shards:       make([]shard, cfg.Shards),
+		newID:        newID,
+		manual:       manual,
 		lateness:     newHistogram(LatenessBounds()),
 		lifetime:     newHistogram(LifetimeBounds()),
 		callbackTime: newHistogram(CallbackDurationBounds()),
 		wake:         make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 	}
-	if cfg.AbsoluteTimeout > 0 {
-		m.absTicks = ticks(cfg.AbsoluteTimeout, cfg.Tick)
-	}
-	m.lags = newLagRing(max(m.idleTicks, m.absTicks) + 2)
-	// Long enough to cover a timer's usual delay, short enough to add
-	// little to a session's life.
-	m.lead = min(cfg.Tick/8, 5*time.Millisecond)
+	_, m.sysClock = cfg.Clock.(systemClock)
+	m.armed.Store(math.MaxInt64)
 	for i := range m.shards {
 		m.shards[i].num = uint16(i)
 		m.shards[i].due.Store(math.MaxInt64)
@@ -75,20 +81,19 @@ func New(cfg Config) (*Manager, error) {
 	m.q.init(cfg.QueueLen)
 	m.workers.Add(cfg.Workers)
 	for range cfg.Workers {
-		go m.work()
+		go m.work(&job{})
 	}
 	m.driver.Add(1)
 	go m.drive()
-	m.tickMu.Lock()
-	m.timer = cfg.Clock.AfterFunc(cfg.Tick-m.lead, m.onTick)
-	m.tickMu.Unlock()
 	return m, nil
 }
 
 // Config returns the manager's configuration, with defaults filled in.
 func (m *Manager) Config() Config { return m.cfg }
 
-// Len returns the number of live sessions.
+// Len returns the number of live sessions (counting those past their
+// deadline that the driver has not ended yet). It never exceeds
+// Config.MaxSessions.
 func (m *Manager) Len() int { return int(m.live.Load()) }
 
 func (m *Manager) shardOf(id ID) (uint16, *shard) {
@@ -96,77 +101,15 @@ func (m *Manager) shardOf(id ID) (uint16, *shard) {
 	return uint16(i), &m.shards[i]
 }
 
-// timeOf converts a tick to the time it starts at.
-func (m *Manager) timeOf(tick int64) time.Time {
-	return m.epoch.Add(time.Duration(tick) * m.cfg.Tick)
-}
-
-func (m *Manager) tickOf(t time.Time) int64 { return int64(t.Sub(m.epoch) / m.cfg.Tick) }
-
-// publish makes the tick of now+lead current, unless time has already
-// moved past it (a clock that steps back leaves time standing until it
-// catches up), and records how late the tick it replaces was replaced. The
-// caller holds tickMu.
-func (m *Manager) publish(now time.Time, lead time.Duration) {
-	t, old := m.tickOf(now.Add(lead)), m.tick.Load()
-	if t > old {
-		m.lags.record(old, now.Sub(m.timeOf(old+1)))
-		m.tick.Store(t)
-	}
-}
-
-// deadline returns the tick at which r ends and why: a touch dated by tick
-// a happened before a+1 began (if the timer published a+1 on time), so
-// ending at a+1+idle is at most one tick late. Whether a session whose
-// deadline tick has come has really ended is for ended to say.
-func (m *Manager) deadline(sh *shard, slot uint32, r *record) (int64, Reason) {
-	idle := m.idleTicks
-	if r.idle != 0 {
-		idle = int64(r.idle)
-	}
-	dl := r.access + 1 + idle
-	if m.absTicks > 0 {
-		if a := *sh.created(slot) + 1 + m.absTicks; a <= dl {
-			return a, Absolute
-		}
-	}
-	return dl, Idle
-}
-
-// ended reports whether the session in slot, whose deadline tick has come,
-// has ended by the time at, and why. It has if its timeout has passed since
-// the latest real time its last touch (or its creation) can have happened:
-// the end of the tick that dates it plus how late that tick was replaced.
-// When it has not (the timer was late), end is when it will.
-func (m *Manager) ended(sh *shard, slot uint32, r *record, at time.Time) (yes bool, why Reason, end time.Time) {
-	idle := m.cfg.IdleTimeout
-	if r.idle != 0 {
-		idle = time.Duration(r.idle) * m.cfg.Tick
-	}
-	end, why = m.timeOf(r.access+1).Add(m.lags.lag(r.access)+idle), Idle
-	if m.absTicks > 0 {
-		c := *sh.created(slot)
-		if a := m.timeOf(c + 1).Add(m.lags.lag(c) + m.cfg.AbsoluteTimeout); !a.After(end) {
-			end, why = a, Absolute
-		}
-	}
-	return !at.Before(end), why, end
-}
-
-// alive reports whether the session in slot is alive at tick now, and if
-// not, why it ended. Past its deadline tick it asks the clock, which only
-// sessions overdue and not yet swept cost.
-func (m *Manager) alive(sh *shard, slot uint32, r *record, now int64) (bool, Reason) {
-	dl, why := m.deadline(sh, slot, r)
-	if dl > now {
-		return true, why
-	}
-	ended, why, _ := m.ended(sh, slot, r, m.cfg.Clock.Now())
-	return !ended, why
-}
-
 func (m *Manager) handle(si uint16, slot uint32, r *record) Session {
 	return Session{m: m, id: r.id, shard: si, slot: slot, gen: r.gen &^ stateMask}
+}
+
+func (m *Manager) nextID() ID {
+	if m.newID != nil {
+		return m.newID()
+	}
+	return m.ids.Next()
 }
 
 // Create starts a new session with a fresh random ID. It fails with
@@ -177,15 +120,13 @@ func (m *Manager) Create() (Session, error) {
 		m.failedClosed.Add(1)
 		return Session{}, ErrClosed
 	}
-	id := m.ids.Next()
-	si, sh := m.shardOf(id)
-	if n, max := m.live.Add(1), int64(m.cfg.MaxSessions); max > 0 && n > max {
-		if !m.cfg.Evict || !m.evict(si) {
-			m.live.Add(-1)
-			m.failedFull.Add(1)
-			return Session{}, ErrTooManySessions
+	if !m.reserve() {
+		if err := m.makeRoom(); err != nil {
+			return Session{}, err
 		}
 	}
+	id := m.nextID()
+	si, sh := m.shardOf(id)
 	sh.mu.Lock()
 	if m.closed.Load() { // checked again under the lock: see Close
 		sh.mu.Unlock()
@@ -200,48 +141,116 @@ func (m *Manager) Create() (Session, error) {
 		m.failedFull.Add(1)
 		return Session{}, ErrTooManySessions
 	}
-	now := m.tick.Load()
+	now := m.now()
 	r := sh.rec(slot)
 	*r = record{id: id, access: now, gen: r.gen&^stateMask + genStep | stateLive}
-	*sh.created(slot) = now
+	*sh.born(slot) = now
 	sh.index(id, slot)
-	dl, _ := m.deadline(sh, slot, r)
-	sh.file(slot, dl)
+	end, _ := m.endOf(sh, slot, r)
+	m.file(sh, slot, end)
 	sh.stats.created++
 	s := m.handle(si, slot, r)
 	sh.mu.Unlock()
 	return s, nil
 }
 
-// evict ends one session with reason Evicted to make room, looking first in
-// shard si and then in the shards after it. The victim is the session due
-// first among up to evictTries wheel entries: an entry whose session was
-// touched since it was filed is re-filed where it belongs, as the driver
-// would, and the next one is tried. It reports false if there was nothing
-// to evict.
-func (m *Manager) evict(si uint16) bool {
-	const evictTries = 8
-	for k := range len(m.shards) {
-		sh := &m.shards[(int(si)+k)&int(m.shardMask)]
+// reserve takes a place for a new session in the live count, unless that
+// would pass MaxSessions.
+func (m *Manager) reserve() bool {
+	limit := int64(m.cfg.MaxSessions)
+	for {
+		n := m.live.Load()
+		if limit > 0 && n >= limit {
+			return false
+		}
+		if m.live.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// makeRoom gets Create a place in a full manager: the place of an evicted
+// session if Config.Evict is set. When every place is held by a Create
+// still in progress there is nothing to evict yet; it waits for one.
+func (m *Manager) makeRoom() error {
+	if m.cfg.Evict {
+		for range 1 << 16 { // a bound on a wait that ends within microseconds
+			if m.closed.Load() {
+				m.failedClosed.Add(1)
+				return ErrClosed
+			}
+			if m.evict() || m.reserve() {
+				return nil
+			}
+			runtime.Gosched()
+		}
+	}
+	m.failedFull.Add(1)
+	return ErrTooManySessions
+}
+
+// evict ends the session that ends soonest, with reason Evicted (or, if its
+// deadline has passed, the reason it ended for), and hands its place in the
+// live count to the caller. It reports false if no session is filed.
+//
+// A shard's due tick is at or before the end of every session in it, so
+// only shards whose due tick comes before the best end found so far need a
+// look; a look files touched sessions at their real end until the shard's
+// first entry is exact.
+func (m *Manager) evict() bool {
+	var known [MaxShards]int64 // exact first end tick of the shards looked at
+	var looked [MaxShards]bool
+	for tries := 0; tries < 4*len(m.shards); tries++ {
+		best, bestTick := -1, int64(math.MaxInt64)
+		for i := range m.shards {
+			t := known[i]
+			if !looked[i] {
+				t = m.shards[i].due.Load()
+			}
+			if t < bestTick {
+				best, bestTick = i, t
+			}
+		}
+		if best < 0 {
+			return false
+		}
+		sh := &m.shards[best]
 		sh.mu.Lock()
-		for try := 1; ; try++ {
-			slot, when, ok := sh.wheel.First()
-			if !ok {
-				break
-			}
-			if dl, _ := m.deadline(sh, slot, sh.rec(slot)); dl > when && try < evictTries {
-				sh.wheel.Add(slot, dl)
-				sh.stats.refiles++
-				continue
-			}
-			b, _ := m.endNow(sh, slot, -1, Evicted, nil) // an overdue victim ends as idle
+		slot, t, ok := m.firstEnd(sh)
+		if ok && looked[best] && t <= known[best] {
+			// Looked at before and still first: nothing ends sooner.
+			b, _ := m.endBy(sh, slot, -1, Evicted, m.now(), nil, true)
 			sh.mu.Unlock()
 			m.dispatch(b, false)
 			return true
 		}
 		sh.mu.Unlock()
+		if !ok {
+			t = math.MaxInt64
+		}
+		known[best], looked[best] = t, true
 	}
 	return false
+}
+
+// firstEnd files the first entries of sh's wheel at their real end until
+// the first one is exact, and returns it with its end tick. The caller
+// holds sh.mu.
+func (m *Manager) firstEnd(sh *shard) (slot uint32, tick int64, ok bool) {
+	for {
+		slot, filed, ok := sh.wheel.First()
+		if !ok {
+			sh.settle()
+			return 0, 0, false
+		}
+		end, _ := m.endOf(sh, slot, sh.rec(slot))
+		if t := end / m.tickNs; t > filed {
+			sh.wheel.Add(slot, t) // touched since it was filed; later, so no wake-up
+			sh.stats.refiles++
+			continue
+		}
+		return slot, filed, true
+	}
 }
 
 // Get returns the live session with the given ID and touches it; ok is false
@@ -271,16 +280,16 @@ func (m *Manager) GetString(text string) (s Session, ok bool) {
 	return m.lookup(id, true)
 }
 
-// lookup is the hot path. A touch is a store of the current tick into the
-// record, skipped when it is already there; the session is not moved in the
-// wheel. When its wheel entry comes due the driver sees the later access and
-// files it again, so a session is re-filed about once per idle period
-// however often it is touched. The store is plain, not atomic, because
-// everything that reads it holds the shard's lock, which the index lookup
-// needs anyway.
+// lookup is the hot path. A touch is a store of the current time into the
+// record, never moving it backwards; the session is not moved in the wheel.
+// When its wheel entry comes due the driver sees the later access and files
+// it again, so a session is re-filed about once per idle period however
+// often it is touched. The clock is read under the shard's lock, which
+// orders the touch with every other touch and with the session's ending
+// (timemodel.go); the store is plain because everything that reads it holds
+// that lock.
 func (m *Manager) lookup(id ID, touch bool) (Session, bool) {
 	si, sh := m.shardOf(id)
-	now := m.tick.Load()
 	sh.mu.Lock()
 	slot, _, ok := sh.find(id)
 	if !ok {
@@ -289,14 +298,15 @@ func (m *Manager) lookup(id ID, touch bool) (Session, bool) {
 		return Session{}, false
 	}
 	r := sh.rec(slot)
-	if ok, _ := m.alive(sh, slot, r, now); !ok {
+	now := m.now()
+	if gone, _ := m.expired(sh, slot, r, now); gone {
 		sh.stats.misses++
 		sh.mu.Unlock()
 		return Session{}, false
 	}
 	if touch {
 		sh.stats.touchHits++
-		if r.access != now {
+		if now > r.access {
 			r.access = now
 		}
 	} else {
@@ -308,8 +318,10 @@ func (m *Manager) lookup(id ID, touch bool) (Session, bool) {
 }
 
 // Expire ends the session with the given ID now, with reason Explicit (a
-// logout), and reports whether it was alive. Its callbacks run on the
-// worker pool; Expire does not wait for them.
+// logout), and reports whether it was alive. A session whose deadline has
+// passed but that the driver has not ended yet ends as Idle (or Absolute),
+// and Expire reports false. Callbacks run on the worker pool; Expire does
+// not wait for them.
 func (m *Manager) Expire(id ID) bool {
 	_, sh := m.shardOf(id)
 	sh.mu.Lock()
@@ -318,47 +330,41 @@ func (m *Manager) Expire(id ID) bool {
 		sh.mu.Unlock()
 		return false
 	}
-	b, alive := m.endNow(sh, slot, pos, Explicit, nil)
+	b, alive := m.endBy(sh, slot, pos, Explicit, m.now(), nil, false)
 	sh.mu.Unlock()
 	m.dispatch(b, false)
 	return alive
 }
 
-// endNow ends the live session in slot for reason, unless its deadline has
-// passed, in which case it ends for that (idle or absolute) and endNow
-// reports false: it was already dead. pos is as for end. The caller holds sh.mu and dispatches
-// the returned batch after unlocking.
-func (m *Manager) endNow(sh *shard, slot uint32, pos int, reason Reason, b []ending) ([]ending, bool) {
+// endBy ends the live session in slot for reason, unless it has already
+// expired by now, in which case it ends for why it expired and endBy
+// reports false. pos and transfer are as for end. The caller holds sh.mu and
+// dispatches the returned batch after unlocking.
+func (m *Manager) endBy(sh *shard, slot uint32, pos int, reason Reason, now int64, b []ending, transfer bool) ([]ending, bool) {
 	r := sh.rec(slot)
-	now := m.tick.Load()
 	alive := true
-	if dl, _ := m.deadline(sh, slot, r); dl <= now {
-		at := m.cfg.Clock.Now()
-		if ended, why, end := m.ended(sh, slot, r, at); ended {
-			// Dead by its deadline, just not yet swept: it ends as the
-			// driver would have ended it.
-			reason, alive = why, false
-			m.lateness.observe(at.Sub(end))
-		}
+	if end, why := m.endOf(sh, slot, r); now >= end {
+		reason, alive = why, false
+		m.lateness.observe(time.Duration(now - end))
 	}
-	sh.wheel.Remove(slot)
-	return m.end(sh, slot, pos, reason, now, b), alive
+	return m.end(sh, slot, pos, reason, now, b, transfer), alive
 }
 
-// end ends the live session in slot: out of the index (lookups miss from
-// now on), counted, and either freed at once or, if it has callbacks to
-// run, appended to b in state ending. pos is its place in the index, or -1
-// if the caller has not looked it up. The caller holds sh.mu and has taken
-// the slot out of the wheel.
-func (m *Manager) end(sh *shard, slot uint32, pos int, reason Reason, now int64, b []ending) []ending {
+// end ends the live session in slot: out of the wheel and the index
+// (lookups miss from now on), counted, and either freed at once or, if it
+// has callbacks to run, appended to b in state ending. pos is its place in
+// the index if the caller knows it, or -1. Its place in the live count is
+// given back, unless transfer is set: then it passes to the caller (an
+// eviction makes room for a Create). The caller holds sh.mu.
+func (m *Manager) end(sh *shard, slot uint32, pos int, reason Reason, now int64, b []ending, transfer bool) []ending {
 	r := sh.rec(slot)
-	if pos < 0 { // a live session is always indexed; the driver knows only its slot
-		_, pos, _ = sh.find(r.id)
+	sh.wheel.Remove(slot)
+	sh.unindexSlot(r.id, slot, pos)
+	if !transfer {
+		m.live.Add(-1)
 	}
-	sh.unindex(pos)
-	m.live.Add(-1)
 	sh.stats.ended[reason]++
-	m.lifetime.observe(time.Duration(now-*sh.created(slot)) * m.cfg.Tick)
+	m.lifetime.observe(time.Duration(now - *sh.born(slot)))
 	var notify []func(Session, Reason)
 	if ex := sh.extra(slot, false); ex != nil {
 		notify = ex.notify
@@ -379,7 +385,7 @@ func (m *Manager) Renew(id ID) (Session, error) {
 	if m.closed.Load() {
 		return Session{}, ErrClosed
 	}
-	nid := m.ids.Next()
+	nid := m.nextID()
 	_, osh := m.shardOf(id)
 	nsi, nsh := m.shardOf(nid)
 	// Two shards are locked in index order, the only place that holds two.
@@ -400,13 +406,13 @@ func (m *Manager) Renew(id ID) (Session, error) {
 	if m.closed.Load() {
 		return Session{}, ErrClosed
 	}
-	now := m.tick.Load()
 	slot, pos, ok := osh.find(id)
 	if !ok {
 		return Session{}, ErrEnded
 	}
 	or := osh.rec(slot)
-	if ok, _ := m.alive(osh, slot, or, now); !ok {
+	now := m.now()
+	if gone, _ := m.expired(osh, slot, or, now); gone {
 		return Session{}, ErrEnded
 	}
 	nslot, ok := nsh.alloc()
@@ -414,19 +420,21 @@ func (m *Manager) Renew(id ID) (Session, error) {
 		return Session{}, ErrTooManySessions
 	}
 	nr := nsh.rec(nslot)
-	*nr = record{id: nid, access: now, idle: or.idle, gen: nr.gen&^stateMask + genStep | stateLive}
-	*nsh.created(nslot) = *osh.created(slot)
-	nsh.index(nid, nslot)
+	*nr = record{id: nid, access: max(now, or.access), idle: or.idle, gen: nr.gen&^stateMask + genStep | stateLive}
+	*nsh.born(nslot) = *osh.born(slot)
 	if ex := osh.extras[slot]; ex != nil {
 		delete(osh.extras, slot)
 		nsh.extra(nslot, true)
 		nsh.extras[nslot] = ex
 	}
-	osh.unindex(pos)
+	// Out of the index before the new ID goes in: indexing may rebuild the
+	// index, which would move the old entry away from pos.
+	osh.unindexSlot(id, slot, pos)
 	osh.wheel.Remove(slot)
 	osh.release(slot)
-	dl, _ := m.deadline(nsh, nslot, nr)
-	nsh.file(nslot, dl)
+	nsh.index(nid, nslot)
+	end, _ := m.endOf(nsh, nslot, nr)
+	m.file(nsh, nslot, end)
 	osh.stats.renewed++
 	nsh.stats.touches++ // a renewal happens on a request: it touches
 	return m.handle(nsi, nslot, nr), nil
@@ -441,13 +449,13 @@ func (m *Manager) Range(f func(Session) bool) {
 		sh := &m.shards[i]
 		batch = batch[:0]
 		sh.mu.Lock()
-		now := m.tick.Load()
+		now := m.now()
 		for slot := range sh.used {
 			r := sh.rec(slot)
 			if r.gen&stateMask != stateLive {
 				continue
 			}
-			if ok, _ := m.alive(sh, slot, r, now); ok {
+			if gone, _ := m.expired(sh, slot, r, now); !gone {
 				batch = append(batch, m.handle(uint16(i), slot, r))
 			}
 		}

@@ -25,40 +25,45 @@ func (s Session) ID() ID { return s.id }
 // String returns the session's ID in text form.
 func (s Session) String() string { return s.id.String() }
 
-// lock locks the session's shard and returns its record if the handle still
-// names it: live (and not past its deadline) when live is true, or live or
-// ending otherwise. On error nothing is left locked.
-func (s Session) lock(live bool) (*shard, *record, error) {
+// lock locks the session's shard and returns its record and the time if
+// the handle still names the session: live (and not past its end) when live
+// is true, or live or ending otherwise. On error nothing is left locked.
+func (s Session) lock(live bool) (*shard, *record, int64, error) {
 	if s.m == nil {
-		return nil, nil, ErrEnded
+		return nil, nil, 0, ErrEnded
 	}
 	sh := &s.m.shards[s.shard]
 	sh.mu.Lock()
 	r := sh.rec(s.slot)
-	state := r.gen & stateMask
-	switch {
-	case r.gen&^stateMask != s.gen || state == stateFree:
-	case state == stateEnding && !live:
-		return sh, r, nil
-	case state == stateLive:
-		if !live {
-			return sh, r, nil
-		}
-		if ok, _ := s.m.alive(sh, s.slot, r, s.m.tick.Load()); ok {
-			return sh, r, nil
+	// The generation tells a reused slot apart; the ID as well, since a
+	// slot reused 2^30 times wraps the generation.
+	if r.gen&^stateMask == s.gen && r.id == s.id {
+		switch r.gen & stateMask {
+		case stateEnding:
+			if !live {
+				return sh, r, 0, nil
+			}
+		case stateLive:
+			if !live {
+				return sh, r, 0, nil
+			}
+			now := s.m.now()
+			if gone, _ := s.m.expired(sh, s.slot, r, now); !gone {
+				return sh, r, now, nil
+			}
 		}
 	}
 	sh.mu.Unlock()
 	if live && s.m.closed.Load() {
-		return nil, nil, ErrClosed
+		return nil, nil, 0, ErrClosed
 	}
-	return nil, nil, ErrEnded
+	return nil, nil, 0, ErrEnded
 }
 
 // Alive reports whether the session is alive: not ended and not past its
 // deadline.
 func (s Session) Alive() bool {
-	sh, _, err := s.lock(true)
+	sh, _, _, err := s.lock(true)
 	if err != nil {
 		return false
 	}
@@ -69,25 +74,28 @@ func (s Session) Alive() bool {
 // Touch keeps the session alive: its idle deadline moves to its idle timeout
 // from now.
 func (s Session) Touch() error {
-	sh, r, err := s.lock(true)
+	sh, r, now, err := s.lock(true)
 	if err != nil {
 		return err
 	}
 	sh.stats.touches++
-	r.access = s.m.tick.Load()
+	if now > r.access {
+		r.access = now
+	}
 	sh.mu.Unlock()
 	return nil
 }
 
 // Expire ends the session now with reason Explicit (a logout); its
 // callbacks run on the manager's workers. Ending is idempotent: a session
-// that has already ended is left alone and Expire reports ErrEnded.
+// that has already ended, or whose deadline has passed, is left to the
+// driver and Expire reports ErrEnded.
 func (s Session) Expire() error {
-	sh, _, err := s.lock(true)
+	sh, _, now, err := s.lock(true)
 	if err != nil {
 		return err
 	}
-	b, _ := s.m.endNow(sh, s.slot, -1, Explicit, nil)
+	b, _ := s.m.endBy(sh, s.slot, -1, Explicit, now, nil, false)
 	sh.mu.Unlock()
 	s.m.dispatch(b, false)
 	return nil
@@ -96,7 +104,7 @@ func (s Session) Expire() error {
 // Get returns the value stored under key, ErrNoValue if there is none, or
 // ErrEnded. It works in the session's expiry callbacks too.
 func (s Session) Get(key string) (any, error) {
-	sh, _, err := s.lock(false)
+	sh, _, _, err := s.lock(false)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +120,7 @@ func (s Session) Get(key string) (any, error) {
 // Set stores value under key. Values live in memory with the session and
 // are dropped when it ends, after its callbacks have run.
 func (s Session) Set(key string, value any) error {
-	sh, _, err := s.lock(true)
+	sh, _, _, err := s.lock(true)
 	if err != nil {
 		return err
 	}
@@ -127,7 +135,7 @@ func (s Session) Set(key string, value any) error {
 
 // Delete removes the value under key, if any.
 func (s Session) Delete(key string) error {
-	sh, _, err := s.lock(true)
+	sh, _, _, err := s.lock(true)
 	if err != nil {
 		return err
 	}
@@ -145,7 +153,7 @@ func (s Session) Delete(key string) error {
 // A callback that panics is recovered and counted, and the others still
 // run. A nil f is ignored.
 func (s Session) NotifyOnExpire(f func(Session, Reason)) error {
-	sh, _, err := s.lock(true)
+	sh, _, _, err := s.lock(true)
 	if err != nil {
 		return err
 	}
@@ -159,36 +167,37 @@ func (s Session) NotifyOnExpire(f func(Session, Reason)) error {
 
 // SetIdleTimeout gives the session its own idle timeout, overriding
 // Config.IdleTimeout (Twisted's per-class sessionTimeout). It takes effect at
-// once: the idle deadline becomes the last access plus d, rounded up to whole
-// ticks, so a shorter timeout can end the session at the next tick. d must be
-// positive and at most 2^32-1 ticks.
+// once: the idle deadline becomes the last touch plus d, so a shorter timeout
+// can end the session at once. d is rounded up to whole ticks; it must be
+// positive and at most MaxTimeout and 2^32-1 ticks, or SetIdleTimeout
+// reports ErrInvalidTimeout.
 func (s Session) SetIdleTimeout(d time.Duration) error {
 	if s.m == nil {
 		return ErrEnded
 	}
 	t := s.m.cfg.Tick
-	if d <= 0 || ticks(d, t) > 1<<32-1 {
+	if !validTimeout(d, t) {
 		return ErrInvalidTimeout
 	}
-	sh, r, err := s.lock(true)
+	sh, r, _, err := s.lock(true)
 	if err != nil {
 		return err
 	}
 	r.idle = uint32(ticks(d, t))
-	// A later deadline is found lazily when the wheel entry comes due; an
+	// A later end is found lazily when the wheel entry comes due; an
 	// earlier one must move the entry.
-	dl, _ := s.m.deadline(sh, s.slot, r)
-	if filed, ok := sh.wheel.When(s.slot); ok && dl < filed {
-		sh.file(s.slot, dl)
+	end, _ := s.m.endOf(sh, s.slot, r)
+	if filed, ok := sh.wheel.When(s.slot); ok && end/s.m.tickNs < filed {
+		s.m.file(sh, s.slot, end)
 	}
 	sh.mu.Unlock()
 	return nil
 }
 
 // IdleTimeout returns the session's idle timeout (its own, or the
-// manager's), or 0 if it has ended.
+// manager's), rounded up to whole ticks, or 0 if it has ended.
 func (s Session) IdleTimeout() time.Duration {
-	sh, r, err := s.lock(false)
+	sh, r, _, err := s.lock(false)
 	if err != nil {
 		return 0
 	}
@@ -196,37 +205,40 @@ func (s Session) IdleTimeout() time.Duration {
 	if r.idle != 0 {
 		return time.Duration(r.idle) * s.m.cfg.Tick
 	}
-	return s.m.cfg.IdleTimeout
+	return time.Duration(s.m.idle)
 }
 
-// CreatedAt returns the start of the tick in which the session was created,
-// or the zero time if it has ended.
+// CreatedAt returns when the session was created, or the zero time if it
+// has ended.
 func (s Session) CreatedAt() time.Time {
-	return s.times(func(sh *shard, r *record) int64 { return *sh.created(s.slot) })
+	return s.times(func(sh *shard, r *record) int64 { return *sh.born(s.slot) })
 }
 
-// LastAccess returns the start of the tick in which the session was last
-// touched, or the zero time if it has ended.
+// LastAccess returns when the session was last touched (or created), or the
+// zero time if it has ended.
 func (s Session) LastAccess() time.Time {
 	return s.times(func(_ *shard, r *record) int64 { return r.access })
 }
 
-// Deadline returns when the session will end unless touched again: the
-// earlier of its idle and absolute deadlines. It is the zero time if the
-// session has ended.
+// Deadline returns when the session ends unless touched again: the earlier
+// of its last touch plus its idle timeout and its creation plus
+// Config.AbsoluteTimeout, rounded up to a whole tick of the manager's clock.
+// The session is alive exactly until then: lookups find it before its
+// Deadline and never at or after it. It is the zero time if the session has
+// ended.
 func (s Session) Deadline() time.Time {
 	return s.times(func(sh *shard, r *record) int64 {
-		dl, _ := s.m.deadline(sh, s.slot, r)
-		return dl
+		end, _ := s.m.endOf(sh, s.slot, r)
+		return end
 	})
 }
 
 func (s Session) times(f func(*shard, *record) int64) time.Time {
-	sh, r, err := s.lock(false)
+	sh, r, _, err := s.lock(false)
 	if err != nil {
 		return time.Time{}
 	}
 	t := f(sh, r)
 	sh.mu.Unlock()
-	return s.m.timeOf(t)
+	return s.m.timeAt(t)
 }

@@ -41,7 +41,8 @@ type Stats struct {
 	// with time.
 	BucketVisits uint64
 	// CallbackPanics counts expiry callbacks that panicked (and were
-	// recovered).
+	// recovered) or called runtime.Goexit; either way the other callbacks
+	// ran.
 	CallbackPanics uint64
 	// CallbackQueue is the number of endings whose callbacks have not yet
 	// finished.
@@ -49,9 +50,9 @@ type Stats struct {
 	// MaxSweepHold is the longest time the driver has held a shard's lock
 	// in one batch.
 	MaxSweepHold time.Duration
-	// Lateness is the distribution of how long after its deadline each
-	// idle or absolute ending happened, in seconds, measured from the
-	// deadline rounded up to whole ticks: the driver's delay, not the
+	// Lateness is the distribution of how long after its end (see
+	// Session.Deadline: the deadline rounded up to a whole tick) each idle
+	// or absolute ending happened, in seconds: the driver's delay, not the
 	// tick's coarseness.
 	Lateness Histogram
 	// Lifetime is the distribution of the time from creation to ending, in

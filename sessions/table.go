@@ -16,14 +16,14 @@ import (
 // and only for the sessions that have them.
 type record struct {
 	id     ID
-	access int64  // tick of the last touch; for a free slot, the next free slot + 1
+	access int64  // time of the last touch (timemodel.go); for a free slot, the next free slot + 1
 	idle   uint32 // the session's own idle timeout in ticks; 0: the manager's
 	gen    uint32 // generation<<2 | state
 }
 
 // A record is 32 bytes, two to a cache line, and holds what a touch reads.
-// The tick of creation, which only the absolute timeout, CreatedAt and
-// endings need, lives in a parallel array (shard.born).
+// The time of creation, which only the absolute timeout, CreatedAt and
+// endings need, lives in a parallel array (shard.births).
 
 // Slot states, kept in the low bits of record.gen. A slot goes
 // free -> live -> (ending ->) free; the generation grows on each reuse, so a
@@ -78,7 +78,7 @@ type shardData struct { // see shard
 	idx    []uint32
 	chunks [][]record
 	stats  shardStats
-	born   [][]int64 // tick of creation, chunked like chunks
+	births [][]int64 // time of creation, chunked like chunks
 
 	count  int
 	used   uint32 // slots handed out so far
@@ -97,8 +97,9 @@ func (s *shard) rec(slot uint32) *record {
 	return &s.chunks[slot>>recChunkBits][slot&(recChunkLen-1)]
 }
 
-func (s *shard) created(slot uint32) *int64 {
-	return &s.born[slot>>recChunkBits][slot&(recChunkLen-1)]
+// born returns where the time the session in slot was created is kept.
+func (s *shard) born(slot uint32) *int64 {
+	return &s.births[slot>>recChunkBits][slot&(recChunkLen-1)]
 }
 
 // home maps a hash onto [0, n) without division (Lemire's fast range).
@@ -163,6 +164,21 @@ func (s *shard) place(id ID, slot uint32) {
 	s.idx[i] = id.tag()<<idxSlotBits | (slot + 1)
 }
 
+// unindexSlot removes the entry of id, which names slot, from the index. pos
+// is where the caller found it, or -1; a position that no longer holds the
+// entry (the index was rebuilt since) is not trusted, and an id that is not
+// in the index is left alone: removing "something" would drop another
+// session's entry.
+func (s *shard) unindexSlot(id ID, slot uint32, pos int) {
+	if pos < 0 || pos >= len(s.idx) || s.idx[pos]&idxSlotMask != slot+1 {
+		var ok bool
+		if _, pos, ok = s.find(id); !ok {
+			return
+		}
+	}
+	s.unindex(pos)
+}
+
 // unindex removes the entry at pos, shifting later entries of its cluster
 // back into the hole when that keeps them reachable from their home (Knuth's
 // Algorithm R), so that probes never need tombstones.
@@ -202,7 +218,7 @@ func (s *shard) alloc() (uint32, bool) {
 	slot := s.used
 	if int(slot>>recChunkBits) == len(s.chunks) {
 		s.chunks = append(s.chunks, make([]record, recChunkLen))
-		s.born = append(s.born, make([]int64, recChunkLen))
+		s.births = append(s.births, make([]int64, recChunkLen))
 	}
 	s.used++
 	return slot, true
@@ -229,14 +245,6 @@ func (s *shard) extra(slot uint32, create bool) *extra {
 		s.extras[slot] = ex
 	}
 	return ex
-}
-
-// file puts slot in the wheel at dl and keeps due at or before it.
-func (s *shard) file(slot uint32, dl int64) {
-	s.wheel.Add(slot, dl)
-	if dl < s.due.Load() {
-		s.due.Store(dl)
-	}
 }
 
 // settle sets due from the wheel after the driver has emptied what was due.
