@@ -1,0 +1,38 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+// A slot reused 2^30 times wraps its generation; a stale handle must still
+// not reach the new session, because the ID differs.
+func TestHandleGenerationWrap(t *testing.T) {
+	m, err := NewForTest(Config{Shards: 1}, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	old, _ := m.Create()
+	old.Expire()
+	m.Sweep()
+	fresh, _ := m.Create()
+	if fresh.slot != old.slot {
+		t.Fatalf("the free list did not reuse the slot: %d, %d", fresh.slot, old.slot)
+	}
+	if err := fresh.Set("k", "fresh"); err != nil {
+		t.Fatal(err)
+	}
+	sh := &m.shards[fresh.shard]
+	sh.mu.Lock()
+	r := sh.rec(fresh.slot)
+	r.gen = old.gen | r.gen&stateMask // as if the generation had wrapped round
+	sh.mu.Unlock()
+	if v, err := old.Get("k"); !errors.Is(err, ErrEnded) {
+		t.Fatalf("stale handle with a wrapped generation: Get = %v, %v", v, err)
+	}
+	if err := old.Touch(); !errors.Is(err, ErrEnded) {
+		t.Fatalf("stale handle with a wrapped generation: Touch = %v", err)
+	}
+}
