@@ -2,9 +2,13 @@
 // idle sessions in Go, side by side in one run on one machine, and reports
 // what it found in a form a reader can check.
 //
-//	go run ./bench                        # 100k and 1M sessions
-//	go run ./bench -sessions 100k,1M,10M  # the full matrix (make bench)
-//	go run ./bench -quick -out /tmp/b     # a smoke run, well under a minute
+// It is a module of its own, with a replace directive to the library in
+// the parent directory, so that the library's users never download plot,
+// otter, scs or timingwheel. Run it from this directory:
+//
+//	go run .                        # 100k and 1M sessions
+//	go run . -sessions 100k,1M,10M  # the full matrix (make bench)
+//	go run . -quick -out /tmp/b     # a smoke run, well under a minute
 //
 // # Engines
 //

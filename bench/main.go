@@ -74,7 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go run ./bench [flags]\n\n"+
+		fmt.Fprintf(stderr, "usage: go run . [flags]   (in bench/, a module of its own)\n\n"+
 			"Runs sessionwheel against one time.Timer per session (stdtimer), RussellLuo/timingwheel\n"+
 			"and otter, and scs in the HTTP scenario; prints results.md, or writes it with results.json\n"+
 			"and PNG plots to -out.\n\nflags:\n")
@@ -119,7 +119,7 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 		progress:   *progress,
 		cpuProfile: *cpuProfile,
 		stackMiB:   *stackBudget,
-		command:    "go run ./bench " + strings.Join(args, " "),
+		command:    "cd bench && go run . " + strings.Join(args, " "),
 		groups:     map[string]bool{},
 	}
 	p.expiryRuns = p.runs

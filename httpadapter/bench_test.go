@@ -7,18 +7,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alexedwards/scs/v2"
-	"github.com/alexedwards/scs/v2/memstore"
-
 	"github.com/sessionwheel/sessionwheel/sessions"
 )
 
 // BenchmarkMiddleware serves a request that carries a valid session cookie
 // (among two other cookies, as browsers send them) to a handler that
-// answers 204, on its own (bare), behind this package's middleware, and
-// behind scs v2's LoadAndSave with its memstore and IdleTimeout set, which
-// is what the middleware replaces. The handler checks that it sees the
-// session. Subtract bare from the others for the middleware's overhead.
+// answers 204, on its own (bare) and behind this package's middleware. The
+// handler checks that it sees the session. Subtract bare from sessionwheel
+// for the middleware's overhead. The same benchmark with scs v2 beside it
+// is in the bench module (cd bench && go test -run '^$' -bench Middleware),
+// so that this module does not require scs.
 func BenchmarkMiddleware(b *testing.B) {
 	const idle = 15 * time.Minute
 	var seen int
@@ -65,33 +63,5 @@ func BenchmarkMiddleware(b *testing.B) {
 			w.WriteHeader(http.StatusNoContent)
 		}))
 		run(b, h, s.String())
-	})
-
-	b.Run("scs", func(b *testing.B) {
-		sm := scs.New() // with a memstore.MemStore, whose cleanup goroutine is stopped below
-		defer sm.Store.(*memstore.MemStore).StopCleanup()
-		sm.IdleTimeout = idle
-		// A first request starts the session and gives its token.
-		start := sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			sm.Put(r.Context(), "user", "alice")
-		}))
-		rec := httptest.NewRecorder()
-		start.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-		var token string
-		for _, c := range rec.Result().Cookies() {
-			if c.Name == sm.Cookie.Name {
-				token = c.Value
-			}
-		}
-		if token == "" {
-			b.Fatal("scs set no cookie")
-		}
-		h := sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if sm.Exists(r.Context(), "user") {
-				seen++
-			}
-			w.WriteHeader(http.StatusNoContent)
-		}))
-		run(b, h, token)
 	})
 }
