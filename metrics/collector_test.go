@@ -115,16 +115,15 @@ func TestScenario(t *testing.T) {
 	m := newManager(t, sessions.Config{IdleTimeout: 10 * time.Second, Tick: time.Second, Clock: clk})
 	c := metrics.New(m, nil)
 
-	// t=0: create N=10 sessions; they end 10 s later, at t=10s (the idle
-	// timeout after their creation, a whole tick). s8 has a callback that
-	// panics.
+	// t=0: create N=10 sessions; they are due at the end of tick 0 plus
+	// the 10 s idle timeout, at t=11s. s8 has a callback that panics.
 	s := create(t, m, 10)
 	if err := s[8].NotifyOnExpire(func(sessions.Session, sessions.Reason) { panic("callback bug") }); err != nil {
 		t.Fatal(err)
 	}
 
 	// t=5s: touch s0..s3 (3 Gets and a Touch: 4 hits, 4 touches; now due
-	// at t=15s), look at s4 without touching it (a hit, no touch), end s9
+	// at t=16s), look at s4 without touching it (a hit, no touch), end s9
 	// (explicit, lifetime 5 s), then look it up (a miss), and present a
 	// malformed cookie (rejected).
 	clk.Advance(5 * time.Second)
@@ -149,16 +148,16 @@ func TestScenario(t *testing.T) {
 		t.Fatal("GetString accepted a malformed ID")
 	}
 
-	// t=10.3s: M=5 untouched sessions s4..s8 end idle, 0.3 s past their
-	// deadline, after living 10.3 s; the wheel entries of s0..s3 come due
-	// and are re-filed (4 refiles). The clock runs on time to 9.99 s and
-	// then skips, timers unrun, to 10.3 s, so that the driver cannot have
-	// ended them at 10 s: the sweep happens at 10.3 s.
-	clk.Advance(4*time.Second + 990*time.Millisecond)
+	// t=11.3s: M=5 untouched sessions s4..s8 end idle, 0.3 s past their
+	// deadline, after living 11.3 s; the wheel entries of s0..s3 come due
+	// and are re-filed (4 refiles). The clock runs on time to 10.99 s and
+	// then skips, timers unrun, to 11.3 s, so that the driver cannot have
+	// ended them at 11 s: the sweep happens at 11.3 s.
+	clk.Advance(5*time.Second + 990*time.Millisecond)
 	clk.Skip(310 * time.Millisecond)
 	m.Sweep() // waits for s8's callback too
 
-	// Then s0 is ended explicitly (K=2 with s9, lifetime 10.3 s), ending s4
+	// Then s0 is ended explicitly (K=2 with s9, lifetime 11.3 s), ending s4
 	// again changes nothing, and s1 is renewed (a renewal and a touch, no
 	// creation).
 	if err := s[0].Expire(); err != nil {
@@ -242,7 +241,7 @@ sessionwheel_session_lifetime_seconds_bucket{le="14400"} 7
 sessionwheel_session_lifetime_seconds_bucket{le="28800"} 7
 sessionwheel_session_lifetime_seconds_bucket{le="86400"} 7
 sessionwheel_session_lifetime_seconds_bucket{le="+Inf"} 7
-sessionwheel_session_lifetime_seconds_sum 66.8
+sessionwheel_session_lifetime_seconds_sum 72.8
 sessionwheel_session_lifetime_seconds_count 7
 `
 	names := []string{

@@ -30,15 +30,15 @@
 //
 // Every time is read from the manager's clock (Config.Clock; for the system
 // clock, only its monotonic reading, about 25 ns) under the lock of the
-// session's shard. A session ends at its last touch plus its idle timeout,
-// or at its creation plus Config.AbsoluteTimeout if that is earlier,
-// rounded up to a whole tick (Session.Deadline), and is alive exactly until
-// then: lookups, touches, Expire, Renew, Range, the driver, Sweep and Close
-// all decide with that one predicate. No session ends early: a touch stores
-// the later of its clock reading and the stored one, so the stored last
-// touch is never before a touch that returned true, and an ending is
-// decided under the same lock with a later reading. At most a tick late,
-// plus scheduling delay: the driver wakes at the tick a session ends at.
+// session's shard; a touch stores the tick it falls in, never moving it
+// backwards. A session ends at the end of the tick of its last touch plus
+// its idle timeout, or at its creation plus Config.AbsoluteTimeout rounded
+// up to a tick if that is earlier (Session.Deadline), and is alive exactly
+// until then: lookups, touches, Expire, Renew, Range, the driver, Sweep and
+// Close all decide with that one predicate. No session ends early: the
+// touch happened before the end of its tick, and an ending is decided under
+// the same lock with a later reading. At most a tick late, plus scheduling
+// delay: the driver wakes at the tick a session ends at.
 // timemodel.go has the argument in full.
 //
 // The driver wakes only when a shard has something due, handles at most 512

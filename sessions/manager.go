@@ -143,7 +143,7 @@ func (m *Manager) Create() (Session, error) {
 	}
 	now := m.now()
 	r := sh.rec(slot)
-	*r = record{id: id, access: now, gen: r.gen&^stateMask + genStep | stateLive}
+	*r = record{id: id, access: m.tickOf(now), gen: r.gen&^stateMask + genStep | stateLive}
 	*sh.born(slot) = now
 	sh.index(id, slot)
 	end, _ := m.endOf(sh, slot, r)
@@ -280,7 +280,7 @@ func (m *Manager) GetString(text string) (s Session, ok bool) {
 	return m.lookup(id, true)
 }
 
-// lookup is the hot path. A touch is a store of the current time into the
+// lookup is the hot path. A touch is a store of the current tick into the
 // record, never moving it backwards; the session is not moved in the wheel.
 // When its wheel entry comes due the driver sees the later access and files
 // it again, so a session is re-filed about once per idle period however
@@ -306,8 +306,8 @@ func (m *Manager) lookup(id ID, touch bool) (Session, bool) {
 	}
 	if touch {
 		sh.stats.touchHits++
-		if now > r.access {
-			r.access = now
+		if t := m.tickOf(now); t > r.access {
+			r.access = t // at most once per tick: most touches write nothing
 		}
 	} else {
 		sh.stats.peekHits++
@@ -420,7 +420,7 @@ func (m *Manager) Renew(id ID) (Session, error) {
 		return Session{}, ErrTooManySessions
 	}
 	nr := nsh.rec(nslot)
-	*nr = record{id: nid, access: max(now, or.access), idle: or.idle, gen: nr.gen&^stateMask + genStep | stateLive}
+	*nr = record{id: nid, access: max(m.tickOf(now), or.access), idle: or.idle, gen: nr.gen&^stateMask + genStep | stateLive}
 	*nsh.born(nslot) = *osh.born(slot)
 	if ex := osh.extras[slot]; ex != nil {
 		delete(osh.extras, slot)

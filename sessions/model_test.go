@@ -31,14 +31,15 @@ func (s *modelSession) deadline(abs time.Duration) (time.Time, sessions.Reason) 
 
 // reasonOK reports whether the engine's reason for ending s agrees with the
 // model: the earlier of the idle and absolute deadlines, or either when they
-// are less than a tick apart, since the engine dates both to the tick.
+// are at most a tick apart, since the engine rounds both to the tick (the
+// idle one to the end of the tick of the last touch).
 func (s *modelSession) reasonOK(abs time.Duration, got sessions.Reason) bool {
 	_, want := s.deadline(abs)
 	if got == want {
 		return true
 	}
 	idle, absolute := s.touched.Add(s.idle), s.created.Add(abs)
-	return abs > 0 && (got == sessions.Idle || got == sessions.Absolute) && absolute.Sub(idle).Abs() < tick
+	return abs > 0 && (got == sessions.Idle || got == sessions.Absolute) && absolute.Sub(idle).Abs() <= tick
 }
 
 // modelIDs returns a deterministic ID source for a model run: random from

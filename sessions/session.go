@@ -79,8 +79,8 @@ func (s Session) Touch() error {
 		return err
 	}
 	sh.stats.touches++
-	if now > r.access {
-		r.access = now
+	if t := s.m.tickOf(now); t > r.access {
+		r.access = t
 	}
 	sh.mu.Unlock()
 	return nil
@@ -214,15 +214,17 @@ func (s Session) CreatedAt() time.Time {
 	return s.times(func(sh *shard, r *record) int64 { return *sh.born(s.slot) })
 }
 
-// LastAccess returns when the session was last touched (or created), or the
-// zero time if it has ended.
+// LastAccess returns the start of the tick in which the session was last
+// touched (or created): never after the touch, at most a tick before it. It
+// is the zero time if the session has ended.
 func (s Session) LastAccess() time.Time {
-	return s.times(func(_ *shard, r *record) int64 { return r.access })
+	return s.times(func(_ *shard, r *record) int64 { return s.m.tickStart(r.access) })
 }
 
 // Deadline returns when the session ends unless touched again: the earlier
-// of its last touch plus its idle timeout and its creation plus
-// Config.AbsoluteTimeout, rounded up to a whole tick of the manager's clock.
+// of the end of the tick of its last touch plus its idle timeout, and its
+// creation plus Config.AbsoluteTimeout rounded up to a whole tick; so
+// between 0 and 1 tick after its timeout has passed.
 // The session is alive exactly until then: lookups find it before its
 // Deadline and never at or after it. It is the zero time if the session has
 // ended.

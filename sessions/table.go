@@ -16,7 +16,7 @@ import (
 // and only for the sessions that have them.
 type record struct {
 	id     ID
-	access int64  // time of the last touch (timemodel.go); for a free slot, the next free slot + 1
+	access int64  // tick of the last touch (timemodel.go); for a free slot, the next free slot + 1
 	idle   uint32 // the session's own idle timeout in ticks; 0: the manager's
 	gen    uint32 // generation<<2 | state
 }

@@ -7,34 +7,42 @@ import (
 
 // The time model, in one place.
 //
-// Every time the engine keeps is an int64 count of nanoseconds since the
-// manager's epoch (its clock's reading when New ran): a session's creation,
-// its last touch, its end. A session ends at
+// Times are int64 counts of nanoseconds since the manager's epoch (its
+// clock's reading when New ran), and ticks are floor(time / Config.Tick). A
+// record keeps the tick of its session's last touch (or creation); the
+// session ends at
 //
-//	end = roundUp(min(lastTouch + idle timeout, creation + AbsoluteTimeout))
+//	end = min((lastTouchTick + 1)·Tick + idle timeout, roundUp(creation + AbsoluteTimeout))
 //
-// where roundUp goes to the next multiple of Config.Tick, and it is alive at
-// time t exactly when t < end. This one predicate (expired) decides for
-// lookups, touches, Expire, Renew, Range, the driver, Sweep and Close.
+// (the idle timeout is a whole number of ticks; roundUp goes to the next
+// multiple of Tick), and it is alive at time t exactly when t < end. This one
+// predicate (expired) decides for lookups, touches, Expire, Renew, Range, the
+// driver, Sweep and Close; Session.Deadline reports end.
 //
 // Why no session ends early: a touch reads the clock while it holds the
-// session's shard lock, and stores the later of that reading and the one
-// already stored, so the stored last touch is never before a touch that has
-// returned true. Every decision that a session has ended is taken under the
-// same lock with a later reading of the same (monotonic) clock, and requires
-// it to be at or past end, which is at or past lastTouch + idle timeout.
+// session's shard lock and stores the later of that reading's tick and the
+// one already stored, so the stored tick is never before the tick of a touch
+// that has returned true, and the touch happened before that tick's end,
+// (lastTouchTick + 1)·Tick. Every decision that a session has ended is taken
+// under the same lock with a later reading of the same (monotonic) clock,
+// and requires it to be at or past end, which is past the touch plus the
+// idle timeout.
 //
-// Why it ends at most one tick late (plus scheduling delay): the session is
-// filed in its shard's timing wheel under the tick end/Tick. The driver
-// polls the wheel at floor(now/Tick), so it sees the entry as soon as the
-// clock reaches end, and not before; if the session was touched since it
-// was filed, its end has moved to a later tick than the one polled and the
-// entry is filed again there (lazy touching: a touch never moves the entry).
+// Why it ends at most one tick late (plus scheduling delay): the touch
+// happened at or after lastTouchTick·Tick, so end is at most one tick after
+// the touch plus the idle timeout. The session is filed in its shard's
+// timing wheel under the tick end/Tick; the driver polls the wheel at
+// floor(now/Tick), so it sees the entry as soon as the clock reaches end, and
+// not before; if the session was touched since it was filed, its end has
+// moved to a later tick than the one polled and the entry is filed again
+// there (lazy touching: a touch never moves the entry).
 //
-// A touch costs one clock read: about 25 ns for the system clock's
-// monotonic reading (time.Since of a monotonic epoch), taken under the shard
-// lock so that touches of one session are ordered with each other and with
-// its ending.
+// Keeping the tick, not the exact time, costs the guarantee nothing and
+// saves a write: a touch stores only when the tick has changed, so a busy
+// session's record is written at most once per tick. A touch costs one
+// clock read, about 25 ns for the system clock's monotonic reading
+// (time.Since of a monotonic epoch), taken under the shard lock so that
+// touches of one session are ordered with each other and with its ending.
 
 // now returns the manager's time: nanoseconds since its epoch.
 func (m *Manager) now() int64 {
@@ -54,13 +62,13 @@ func (m *Manager) endOf(sh *shard, slot uint32, r *record) (end int64, why Reaso
 	if r.idle != 0 {
 		idle = int64(r.idle) * m.tickNs
 	}
-	end, why = addSat(r.access, idle), Idle
+	end, why = addSat(m.tickStart(r.access+1), idle), Idle
 	if m.abs > 0 {
-		if a := addSat(*sh.born(slot), m.abs); a <= end {
+		if a := m.roundUp(addSat(*sh.born(slot), m.abs)); a <= end {
 			end, why = a, Absolute
 		}
 	}
-	return m.roundUp(end), why
+	return end, why
 }
 
 // expired reports whether the session in slot has ended by time now, and
@@ -89,6 +97,17 @@ func (m *Manager) tickOf(t int64) int64 {
 		q--
 	}
 	return q
+}
+
+// tickStart returns the time tick t begins at (saturating).
+func (m *Manager) tickStart(t int64) int64 {
+	if t > math.MaxInt64/m.tickNs {
+		return math.MaxInt64 / m.tickNs * m.tickNs
+	}
+	if t < math.MinInt64/m.tickNs {
+		return math.MinInt64 / m.tickNs * m.tickNs
+	}
+	return t * m.tickNs
 }
 
 // addSat adds a non-negative d to t, saturating instead of overflowing.

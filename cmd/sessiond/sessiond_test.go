@@ -193,7 +193,7 @@ func TestLogme(t *testing.T) {
 	if l := ts.lines(t); len(l) != 0 {
 		t.Fatalf("printed %q while visiting", l)
 	}
-	ts.clock.Advance(idle - tick)
+	ts.clock.Advance(idle)
 	ts.m.Sweep()
 	if l := ts.lines(t); len(l) != 0 {
 		t.Fatalf("printed %q before the idle timeout", l)
