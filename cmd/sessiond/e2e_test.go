@@ -34,7 +34,7 @@ type process struct {
 	cmd    *exec.Cmd
 	base   string // http://127.0.0.1:port
 	exited chan struct{}
-	lines  chan stampedLine // from stdout
+	lines  chan stampedLine // from stdout, unless it goes to a sink
 
 	mu     sync.Mutex
 	stderr strings.Builder
@@ -55,8 +55,17 @@ func buildSessiond(t *testing.T) string {
 	return bin
 }
 
-// startSessiond starts the binary on a free loopback port.
+// startSessiond starts the binary on a free loopback port; its stdout lines
+// arrive on the process's lines channel.
 func startSessiond(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
+	return startSessiondSink(t, bin, nil, args...)
+}
+
+// startSessiondSink is startSessiond with each stdout line passed to sink
+// instead, if it is not nil, from one goroutine; the lines channel is
+// closed when stdout is.
+func startSessiondSink(t *testing.T, bin string, sink func(line string), args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
@@ -78,6 +87,10 @@ func startSessiond(t *testing.T, bin string, args ...string) *process {
 		defer pipes.Done()
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			if sink != nil {
+				sink(sc.Text())
+				continue
+			}
 			p.lines <- stampedLine{sc.Text(), time.Now()}
 		}
 		close(p.lines)
@@ -90,7 +103,10 @@ func startSessiond(t *testing.T, bin string, args ...string) *process {
 			p.stderr.WriteString(sc.Text() + "\n")
 			p.mu.Unlock()
 			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
+				select {
+				case addr <- m[1]:
+				default:
+				}
 			}
 		}
 	}()
@@ -115,10 +131,26 @@ func startSessiond(t *testing.T, bin string, args ...string) *process {
 		p.base = "http://" + a
 	case <-p.exited:
 		t.Fatalf("sessiond exited at start: %s", p.log())
-	case <-time.After(20 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("sessiond did not say where it listens")
 	}
 	return p
+}
+
+// stop sends sig to the process and waits, up to timeout, for it to
+// exit; it returns the exit status and how long the exit took.
+func (p *process) stop(sig syscall.Signal, timeout time.Duration) (status int, took time.Duration) {
+	p.t.Helper()
+	start := time.Now()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(timeout):
+		p.t.Fatalf("sessiond did not exit within %v of %v", timeout, sig)
+	}
+	return p.cmd.ProcessState.ExitCode(), time.Since(start)
 }
 
 func (p *process) log() string {
@@ -226,7 +258,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("-tick 0: stdout %q, stderr %q", stdout.String(), stderr.String())
 	}
 
-	p := startSessiond(t, bin, "-idle-timeout", e2eIdle.String(), "-tick", e2eTick.String())
+	p := startSessiond(t, bin, "-idle-timeout", e2eIdle.String(), "-tick", e2eTick.String(), "-log-level", "debug")
 	start := time.Now()
 	var created []string // every session the server started
 	idleEnded := map[string]bool{}
@@ -265,6 +297,7 @@ func TestEndToEnd(t *testing.T) {
 	rid, _, _ := regular.logme()
 	created = append(created, rid)
 	idleEnded[rid] = true
+
 	var lastSent, lastReceived time.Time
 	for range 8 {
 		time.Sleep(e2eIdle * 4 / 10) // the real process runs on real time
@@ -282,10 +315,12 @@ func TestEndToEnd(t *testing.T) {
 	if _, ok := got[rid]; ok {
 		t.Fatalf("regular visitor's session expired while visiting")
 	}
-	at := p.expiries([]string{rid}, lastReceived.Add(e2eIdle+2*e2eTick+e2eSlack+5*time.Second))[rid]
-	if early, late := lastSent.Add(e2eIdle), lastReceived.Add(e2eIdle+2*e2eTick+e2eSlack); at.Before(early) || at.After(late) {
+	// The line may wait flushInterval in sessiond's buffer.
+	lateBy := e2eIdle + 2*e2eTick + flushInterval + e2eSlack
+	at := p.expiries([]string{rid}, lastReceived.Add(lateBy+5*time.Second))[rid]
+	if early, late := lastSent.Add(e2eIdle), lastReceived.Add(lateBy); at.Before(early) || at.After(late) {
 		t.Errorf("session expired %v after the last visit, want between %v and %v",
-			at.Sub(lastSent), e2eIdle, e2eIdle+2*e2eTick+e2eSlack)
+			at.Sub(lastSent), e2eIdle, lateBy)
 	} else {
 		t.Logf("session expired %v after the last visit (sent)", at.Sub(lastSent))
 	}
@@ -321,8 +356,16 @@ func TestEndToEnd(t *testing.T) {
 	if l, ok := <-p.lines; ok {
 		t.Errorf("more output: %q", l.text)
 	}
-	if !strings.Contains(p.log(), "reason=shutdown") {
-		t.Errorf("log does not say the last session ended at shutdown")
+	// At debug level the log has a line per session, which names it by
+	// its tag, never by its ID (a bearer credential).
+	id, _ := sessions.ParseID(last)
+	if want := "session=" + sessionTag(id) + " reason=shutdown"; !strings.Contains(p.log(), want) {
+		t.Errorf("log does not say %q", want)
+	}
+	for _, id := range append(created, last) {
+		if strings.Contains(p.log(), id) {
+			t.Errorf("log has session ID %s", id)
+		}
 	}
 	t.Logf("took %v", time.Since(start))
 }

@@ -44,6 +44,16 @@ func TestFlags(t *testing.T) {
 		{[]string{"-tick", "1ms", "-idle-timeout", "2000h"}, "IdleTimeout 2000h0m0s is more than 2^32 ticks of 1ms"},
 		{[]string{"-max-sessions", "-1"}, "-max-sessions -1: must not be negative"},
 		{[]string{"-max-sessions", "many"}, `invalid value "many" for flag -max-sessions`},
+		{[]string{"-preload", "-1"}, "-preload -1: must not be negative"},
+		{[]string{"-preload", "3", "-max-sessions", "2"}, "-preload 3: must not be more than -max-sessions 2"},
+		{[]string{"-read-timeout", "0"}, "-read-timeout 0s: must be positive"},
+		{[]string{"-read-header-timeout", "-1s"}, "-read-header-timeout -1s: must be positive"},
+		{[]string{"-write-timeout", "0"}, "-write-timeout 0s: must be positive"},
+		{[]string{"-keepalive-timeout", "0"}, "-keepalive-timeout 0s: must be positive"},
+		{[]string{"-shutdown-timeout", "0"}, "-shutdown-timeout 0s: must be positive"},
+		{[]string{"-max-header-bytes", "0"}, "-max-header-bytes 0: must be positive"},
+		{[]string{"-log-level", "loud"}, `invalid value "loud" for flag -log-level`},
+		{[]string{"-log-format", "xml"}, `-log-format "xml": must be text or json`},
 		{[]string{"-port", "80"}, "flag provided but not defined: -port"},
 		{[]string{"serve"}, `unexpected argument "serve"`},
 	} {
@@ -109,10 +119,27 @@ type testServer struct {
 	jar    http.CookieJar
 }
 
+// testConfig is the configuration of the flags' defaults, with the given
+// idle timeout and tick.
+func testConfig(t *testing.T, idle, tick time.Duration) config {
+	t.Helper()
+	cfg, err := parseFlags([]string{"-idle-timeout", idle.String(), "-tick", tick.String()}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 func newTestServer(t *testing.T, cfg config) *testServer {
 	t.Helper()
+	return newTestServerLog(t, cfg, io.Discard)
+}
+
+// newTestServerLog is newTestServer with the log, at debug level, on log.
+func newTestServerLog(t *testing.T, cfg config, log io.Writer) *testServer {
+	t.Helper()
 	ts := &testServer{clock: sessionstest.NewClock(time.Time{}), stdout: &lockedBuffer{}}
-	srv, err := newServer(cfg, ts.clock, ts.stdout, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := newServer(cfg, ts.clock, ts.stdout, slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,6 +189,9 @@ func (ts *testServer) logme(t *testing.T, jar http.CookieJar) string {
 // lines returns the lines printed so far, each checked to be an expiry line.
 func (ts *testServer) lines(t *testing.T) []string {
 	t.Helper()
+	if err := ts.out.flush(); err != nil {
+		t.Fatal(err)
+	}
 	var ids []string
 	for _, l := range strings.SplitAfter(ts.stdout.String(), "\n") {
 		if l == "" {
@@ -178,7 +208,7 @@ func (ts *testServer) lines(t *testing.T) []string {
 
 func TestLogme(t *testing.T) {
 	const idle, tick = 5 * time.Second, 100 * time.Millisecond
-	ts := newTestServer(t, config{idleTimeout: idle, tick: tick})
+	ts := newTestServer(t, testConfig(t, idle, tick))
 	jar := newJar(t)
 	id := ts.logme(t, jar)
 
@@ -217,7 +247,7 @@ func TestLogme(t *testing.T) {
 }
 
 func TestLogout(t *testing.T) {
-	ts := newTestServer(t, config{idleTimeout: 5 * time.Second, tick: 100 * time.Millisecond})
+	ts := newTestServer(t, testConfig(t, 5*time.Second, 100*time.Millisecond))
 	jar := newJar(t)
 	id := ts.logme(t, jar)
 	w := ts.get(jar, "/logout")
@@ -240,7 +270,9 @@ func TestLogout(t *testing.T) {
 }
 
 func TestPages(t *testing.T) {
-	ts := newTestServer(t, config{idleTimeout: 5 * time.Second, tick: 100 * time.Millisecond, maxSessions: 1})
+	cfg := testConfig(t, 5*time.Second, 100*time.Millisecond)
+	cfg.maxSessions = 1
+	ts := newTestServer(t, cfg)
 	if w := ts.get(nil, "/"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "/logme") ||
 		!strings.Contains(w.Body.String(), "5s") || len(w.Result().Cookies()) != 0 {
 		t.Errorf("/: %d %q", w.Code, w.Body.String())
@@ -250,8 +282,8 @@ func TestPages(t *testing.T) {
 	}
 	ts.logme(t, newJar(t))
 	if w := ts.get(newJar(t), "/logme"); w.Code != http.StatusServiceUnavailable ||
-		!strings.Contains(w.Body.String(), sessions.ErrTooManySessions.Error()) {
-		t.Errorf("/logme beyond -max-sessions: %d %q", w.Code, w.Body.String())
+		!strings.Contains(w.Body.String(), sessions.ErrTooManySessions.Error()) || w.Header().Get("Retry-After") != "1" {
+		t.Errorf("/logme beyond -max-sessions: %d %q %v", w.Code, w.Body.String(), w.Header())
 	}
 	w := ts.get(nil, "/metrics")
 	for _, want := range []string{
@@ -285,7 +317,7 @@ func (l *notifyListener) Close() error {
 // connection is accepted, the request in flight finishes, the live
 // sessions end and their lines are printed, and the status is 0.
 func TestServeStops(t *testing.T) {
-	ts := newTestServer(t, config{idleTimeout: time.Hour, tick: time.Second})
+	ts := newTestServer(t, testConfig(t, time.Hour, time.Second))
 	jar := newJar(t)
 	id := ts.logme(t, jar)
 
@@ -378,7 +410,7 @@ func TestRun(t *testing.T) {
 	defer cancel()
 	status := make(chan int, 1)
 	go func() {
-		status <- run(ctx, []string{"-addr", "127.0.0.1:0", "-idle-timeout", "1h", "-tick", "10ms"}, stdout, pw)
+		status <- run(ctx, []string{"-addr", "127.0.0.1:0", "-idle-timeout", "1h", "-tick", "10ms", "-log-level", "debug"}, stdout, pw)
 		pw.Close()
 	}()
 	addr := make(chan string, 1)
@@ -436,5 +468,89 @@ func TestRun(t *testing.T) {
 }
 
 // listeningRE finds the address in the log line sessiond writes when it
-// starts listening.
-var listeningRE = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:[0-9]+)`)
+// starts listening, in either log format.
+var listeningRE = regexp.MustCompile(`(?:msg=listening addr=|"msg":"listening","addr":")(127\.0\.0\.1:[0-9]+)`)
+
+func TestThrottle(t *testing.T) {
+	start := time.Unix(1e9, 0)
+	th := throttle{every: 10 * time.Second}
+	for i, step := range []struct {
+		at   time.Duration
+		ok   bool
+		held int
+	}{
+		{0, true, 0},
+		{time.Second, false, 0},
+		{9 * time.Second, false, 0},
+		{10 * time.Second, true, 2},
+		{10 * time.Second, false, 0},
+		{time.Hour, true, 1},
+		{time.Hour + 10*time.Second, true, 0},
+	} {
+		held, ok := th.allow(start.Add(step.at))
+		if ok != step.ok || held != step.held {
+			t.Errorf("step %d at %v: allow = %d, %v; want %d, %v", i, step.at, held, ok, step.held, step.ok)
+		}
+	}
+}
+
+// TestRefusalsLogged checks that a flood of refused sessions makes one log
+// line per interval, saying how many were refused meanwhile, and that each
+// refusal is answered with 503 and a Retry-After.
+func TestRefusalsLogged(t *testing.T) {
+	cfg := testConfig(t, 5*time.Second, 100*time.Millisecond)
+	cfg.maxSessions = 1
+	var log lockedBuffer
+	ts := newTestServerLog(t, cfg, &log)
+	now := time.Unix(1e9, 0)
+	ts.now = func() time.Time { return now }
+	ts.logme(t, newJar(t))
+	refuse := func(n int) {
+		for range n {
+			w := ts.get(newJar(t), "/logme")
+			if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+				t.Fatalf("/logme when full: %d %v", w.Code, w.Header())
+			}
+		}
+	}
+	refuse(50)
+	if got := strings.Count(log.String(), "refusing new sessions"); got != 1 {
+		t.Fatalf("%d log lines for 50 refusals in an instant, want 1:\n%s", got, log.String())
+	}
+	now = now.Add(refusalLogInterval)
+	refuse(1)
+	if got := strings.Count(log.String(), "refusing new sessions"); got != 2 ||
+		!strings.Contains(log.String(), "refused_since_last_log=49") {
+		t.Fatalf("after the interval: %d log lines, want 2 counting the 49 held back:\n%s", got, log.String())
+	}
+}
+
+// TestSessionLog checks the log lines of a session's start and end: at
+// debug level, with its tag and never its ID.
+func TestSessionLog(t *testing.T) {
+	var log lockedBuffer
+	ts := newTestServerLog(t, testConfig(t, 5*time.Second, 100*time.Millisecond), &log)
+	jar := newJar(t)
+	text := ts.logme(t, jar)
+	ts.get(jar, "/logout")
+	ts.m.Sweep()
+	id, err := sessions.ParseID(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := sessionTag(id)
+	for _, want := range []string{
+		"level=DEBUG msg=\"session started\" session=" + tag,
+		"level=DEBUG msg=\"session ended\" session=" + tag + " reason=explicit",
+	} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
+		}
+	}
+	if strings.Contains(log.String(), text) {
+		t.Errorf("log has the session's ID:\n%s", log.String())
+	}
+	if len(tag) != 12 || strings.Contains(text, tag) {
+		t.Errorf("tag %q of %s", tag, text)
+	}
+}
