@@ -176,7 +176,7 @@ func TestEndToEndShutdownManySessions(t *testing.T) {
 	const n = 1_000_000
 	seen := make(map[string]struct{}, n)
 	var bad []string
-	p := startSessiondSink(t, bin, func(line string) {
+	p := startSessiondWith(t, bin, startOptions{sink: func(line string) {
 		// What expiredLine matches, without its cost: the test must read
 		// as fast as the server writes.
 		rest, ok1 := strings.CutPrefix(line, "Session ")
@@ -186,7 +186,7 @@ func TestEndToEndShutdownManySessions(t *testing.T) {
 			return
 		}
 		seen[id] = struct{}{}
-	}, "-preload", strconv.Itoa(n), "-max-sessions", "0", "-idle-timeout", "1h", "-shutdown-timeout", "8s")
+	}}, "-preload", strconv.Itoa(n), "-max-sessions", "0", "-idle-timeout", "1h", "-shutdown-timeout", "8s")
 	status, took := p.stop(syscall.SIGTERM, 30*time.Second)
 	for range p.lines { // closed when stdout has been read to the end
 	}

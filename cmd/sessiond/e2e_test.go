@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -59,15 +60,26 @@ func buildSessiond(t *testing.T) string {
 // arrive on the process's lines channel.
 func startSessiond(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
-	return startSessiondSink(t, bin, nil, args...)
+	return startSessiondWith(t, bin, startOptions{}, args...)
 }
 
-// startSessiondSink is startSessiond with each stdout line passed to sink
-// instead, if it is not nil, from one goroutine; the lines channel is
-// closed when stdout is.
-func startSessiondSink(t *testing.T, bin string, sink func(line string), args ...string) *process {
+// startOptions are startSessiondWith's.
+type startOptions struct {
+	// sink, if not nil, gets each stdout line instead of the lines
+	// channel, from one goroutine; the channel is closed when stdout is.
+	sink func(line string)
+	// env is added to the environment.
+	env []string
+	// scheme of the base URL: "http" if empty.
+	scheme string
+}
+
+// startSessiondWith is startSessiond with options.
+func startSessiondWith(t *testing.T, bin string, opts startOptions, args ...string) *process {
 	t.Helper()
+	sink := opts.sink
 	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(cmd.Environ(), opts.env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +140,8 @@ func startSessiondSink(t *testing.T, bin string, sink func(line string), args ..
 	})
 	select {
 	case a := <-addr:
-		p.base = "http://" + a
+		scheme := cmp.Or(opts.scheme, "http")
+		p.base = scheme + "://" + a
 	case <-p.exited:
 		t.Fatalf("sessiond exited at start: %s", p.log())
 	case <-time.After(30 * time.Second):
@@ -187,6 +200,24 @@ func (v *visitor) get(path string) (body string, sent, received time.Time) {
 		v.p.t.Fatalf("GET %s: %s %q", path, resp.Status, b)
 	}
 	return string(b), sent, time.Now()
+}
+
+// post posts an empty form to path and returns the body.
+func (v *visitor) post(path string) string {
+	v.p.t.Helper()
+	resp, err := v.client.Post(v.p.base+path, "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		v.p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		v.p.t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		v.p.t.Fatalf("POST %s: %s %q", path, resp.Status, b)
+	}
+	return string(b)
 }
 
 // logme visits /logme and returns the ID of the session the page names.
@@ -286,7 +317,7 @@ func TestEndToEnd(t *testing.T) {
 	quitter := p.newVisitor()
 	qid, _, _ := quitter.logme()
 	created = append(created, qid)
-	if body, _, _ := quitter.get("/logout"); !strings.Contains(body, "has ended") {
+	if body := quitter.post("/logout"); !strings.Contains(body, "has ended") {
 		t.Fatalf("/logout: %q", body)
 	}
 	p.expiries([]string{qid}, time.Now().Add(e2eIdle/2))

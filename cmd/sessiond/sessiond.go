@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,130 +31,20 @@ const (
 	exitUsage = 2 // bad flags
 )
 
-// defaultMaxSessions bounds the sessions a flood of new visitors can make:
-// a live session costs about 62 bytes, so a million take about 62 MB, which
-// any machine that runs a server has, and is more than a demo needs. With
-// no bound, every request without a cookie costs memory until the idle
-// timeout, and a client that drops its cookies can fill the heap.
-const defaultMaxSessions = 1_000_000
-
-// maxBodyBytes is the largest request body accepted. No route reads a body
-// (the page's forms post none), so a bigger one is refused at once rather
-// than read, however slowly it comes.
-const maxBodyBytes = 4 << 10
-
-// refusalLogInterval is the least time between two log lines about
-// refused sessions.
-const refusalLogInterval = 10 * time.Second
-
-// config is what the flags say.
-type config struct {
-	addr        string
-	idleTimeout time.Duration
-	tick        time.Duration
-	maxSessions int
-	evict       bool
-	preload     int
-
-	readHeaderTimeout time.Duration
-	readTimeout       time.Duration
-	writeTimeout      time.Duration
-	keepAliveTimeout  time.Duration
-	maxHeaderBytes    int
-	shutdownTimeout   time.Duration
-
-	logLevel  slog.Level
-	logFormat string
-}
-
-// errUsage is returned by parseFlags for bad flags, after it has said what
-// is wrong on its output.
-var errUsage = errors.New("usage")
-
-// parseFlags parses the command line. For -h it returns flag.ErrHelp, for
-// bad flags errUsage; either way it has written the message and the usage
-// to stderr.
-func parseFlags(args []string, stderr io.Writer) (config, error) {
-	var cfg config
-	fs := flag.NewFlagSet("sessiond", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: sessiond [flags]\n\n"+
-			"Serves Twisted Web's \"Session Endings\" example: visit /logme to start a session\n"+
-			"and keep it alive; when a session ends, \"Session <id> has expired.\" is printed.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen on `address`; port 0 picks a free port")
-	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", 5*time.Second, "end a session after this long without a visit")
-	fs.DurationVar(&cfg.tick, "tick", 100*time.Millisecond, "granularity of the session clock")
-	fs.IntVar(&cfg.maxSessions, "max-sessions", defaultMaxSessions, "refuse new sessions beyond `n` live ones, about 62 bytes each (0: no limit)")
-	fs.BoolVar(&cfg.evict, "evict", false, "when -max-sessions are live, end the least recently used session of a few to make room for a new one, instead of refusing it")
-	fs.IntVar(&cfg.preload, "preload", 0, "start `n` sessions before serving (for load and shutdown tests)")
-	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 5*time.Second, "close a connection whose request header takes longer than this")
-	fs.DurationVar(&cfg.readTimeout, "read-timeout", 10*time.Second, "close a connection whose request, body included, takes longer than this")
-	fs.DurationVar(&cfg.writeTimeout, "write-timeout", 20*time.Second, "give up on a response not written this long after its request header was read (keep it above -read-timeout, so that a request cut off by that still gets its answer)")
-	fs.DurationVar(&cfg.keepAliveTimeout, "keepalive-timeout", time.Minute, "close a keep-alive connection idle this long")
-	fs.IntVar(&cfg.maxHeaderBytes, "max-header-bytes", 16<<10, "refuse requests whose header is larger than `n` bytes (431)")
-	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 25*time.Second, "on SIGTERM, wait this long at most for requests in flight and then for the remaining sessions' callbacks (exit status 1 if it runs out)")
-	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (a line per session), info, warn or error")
-	fs.StringVar(&cfg.logFormat, "log-format", "text", "log `format`: text or json")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cfg, err
-		}
-		return cfg, errUsage // the flag package has said why
-	}
-	bad := func(format string, args ...any) (config, error) {
-		fmt.Fprintf(stderr, "invalid value: "+format+"\n", args...)
-		fs.Usage()
-		return cfg, errUsage
-	}
-	switch {
-	case fs.NArg() > 0:
-		return bad("unexpected argument %q", fs.Arg(0))
-	case cfg.idleTimeout <= 0:
-		return bad("-idle-timeout %v: must be positive", cfg.idleTimeout)
-	case cfg.tick < sessions.MinTick:
-		return bad("-tick %v: must be at least %v", cfg.tick, sessions.MinTick)
-	case cfg.tick > cfg.idleTimeout:
-		return bad("-tick %v: must not be more than -idle-timeout %v", cfg.tick, cfg.idleTimeout)
-	case cfg.maxSessions < 0:
-		return bad("-max-sessions %d: must not be negative", cfg.maxSessions)
-	case cfg.preload < 0:
-		return bad("-preload %d: must not be negative", cfg.preload)
-	case cfg.maxSessions > 0 && cfg.preload > cfg.maxSessions:
-		return bad("-preload %d: must not be more than -max-sessions %d", cfg.preload, cfg.maxSessions)
-	case cfg.logFormat != "text" && cfg.logFormat != "json":
-		return bad("-log-format %q: must be text or json", cfg.logFormat)
-	case cfg.maxHeaderBytes <= 0:
-		return bad("-max-header-bytes %d: must be positive", cfg.maxHeaderBytes)
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"read-header-timeout", cfg.readHeaderTimeout},
-		{"read-timeout", cfg.readTimeout},
-		{"write-timeout", cfg.writeTimeout},
-		{"keepalive-timeout", cfg.keepAliveTimeout},
-		{"shutdown-timeout", cfg.shutdownTimeout},
-	} {
-		if d.v <= 0 {
-			return bad("-%s %v: must be positive", d.name, d.v)
-		}
-	}
-	return cfg, nil
-}
-
-// run is the whole program: it parses args, serves until ctx is done, and
-// returns the exit status. Expiry lines go to stdout, logs to stderr.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, err := parseFlags(args, stderr)
+// run is the whole program: it parses args (and the environment, through
+// getenv), serves until ctx is done, and returns the exit status. Expiry
+// lines go to stdout, logs to stderr.
+func run(ctx context.Context, args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
 	if err != nil {
 		return exitUsage
+	}
+	if cfg.version {
+		fmt.Fprintln(stdout, version())
+		return exitOK
 	}
 	log := newLogger(cfg, stderr)
 	srv, err := newServer(cfg, nil, stdout, log)
@@ -163,18 +56,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return exitError
 	}
-	if err := srv.preload(cfg.preload); err != nil {
+	fail := func(msg string, err error) int {
 		srv.m.Close(context.Background())
-		log.Error("cannot preload sessions", "err", err)
+		log.Error(msg, "err", err)
 		return exitError
+	}
+	if cfg.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			return fail("cannot load the TLS certificate", err)
+		}
+		srv.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if err := srv.preload(cfg.preload); err != nil {
+		return fail("cannot preload sessions", err)
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		srv.m.Close(context.Background())
-		log.Error("cannot listen", "err", err)
-		return exitError
+		return fail("cannot listen", err)
 	}
-	return srv.serve(ctx, ln)
+	var adminLn net.Listener
+	if cfg.adminAddr != "" {
+		if adminLn, err = net.Listen("tcp", cfg.adminAddr); err != nil {
+			ln.Close()
+			return fail("cannot listen on the admin address", err)
+		}
+	}
+	return srv.serve(ctx, ln, adminLn)
 }
 
 // newLogger returns the logger cfg asks for, writing to w.
@@ -190,11 +98,14 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 type server struct {
 	cfg      config
 	m        *sessions.Manager
-	h        http.Handler
+	h        http.Handler // the public listener's
+	admin    http.Handler // the admin listener's, if -admin-addr
+	tls      *tls.Config  // if -tls-cert
 	out      *lineWriter
 	log      *slog.Logger
 	refusals throttle
 	now      func() time.Time // for the refusals' throttle
+	stopping atomic.Bool      // set when a signal has come: /readyz fails
 }
 
 // newServer returns the server cfg describes, with its manager running on
@@ -226,12 +137,10 @@ func newServer(cfg config, clock sessions.Clock, stdout io.Writer, log *slog.Log
 		return nil, err
 	}
 	s.m = m
-	h, err := s.routes()
-	if err != nil {
+	if err := s.routes(); err != nil {
 		m.Close(context.Background())
 		return nil, err
 	}
-	s.h = h
 	return s, nil
 }
 
@@ -248,7 +157,8 @@ func (s *server) preload(n int) error {
 	return nil
 }
 
-func (s *server) routes() (http.Handler, error) {
+// routes sets s.h and s.admin.
+func (s *server) routes() error {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
@@ -256,26 +166,66 @@ func (s *server) routes() (http.Handler, error) {
 		metrics.New(s.m, nil),
 	} {
 		if err := reg.Register(c); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	mw, err := httpadapter.Middleware(s.m, nil)
-	if err != nil {
-		return nil, err
+	secure := httpadapter.SecureAuto // Secure over TLS
+	if s.cfg.behindTLSProxy {
+		secure = httpadapter.SecureAlways
 	}
+	mw, err := httpadapter.Middleware(s.m, &httpadapter.Options{Secure: secure})
+	if err != nil {
+		return err
+	}
+	// Every state change is a POST: a GET may be prefetched, crawled or
+	// embedded in another site's page (an <img> that logs the visitor out).
+	// GET /logme stays, since it is the example's: it starts a session as
+	// any page that calls getSession() does, and repeating it changes
+	// nothing more. The cookie is SameSite=Lax, so another site's form
+	// cannot POST with it.
 	app := http.NewServeMux()
 	app.HandleFunc("GET /{$}", s.home)
 	app.HandleFunc("GET /logme", s.logme)
-	app.HandleFunc("GET /logout", s.logout)
+	app.HandleFunc("POST /logme", s.logme)
 	app.HandleFunc("POST /logout", s.logout)
 
-	root := http.NewServeMux()
-	// Scrapes neither need nor touch sessions.
-	root.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	scrape := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError),
-	}))
-	root.Handle("/", mw(app))
-	return limitBody(root), nil
+	})
+	// Probes and scrapes neither need nor touch sessions.
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", s.healthz)
+	root.HandleFunc("GET /readyz", s.readyz)
+	root.Handle("/", noStore(mw(app)))
+	if s.cfg.adminAddr == "" {
+		root.Handle("GET /metrics", scrape)
+	} else {
+		admin := http.NewServeMux()
+		admin.Handle("GET /metrics", scrape)
+		admin.HandleFunc("GET /healthz", s.healthz)
+		admin.HandleFunc("GET /readyz", s.readyz)
+		// Profiles show the program's insides and cost CPU while they run:
+		// they are for operators, never on the public listener. (Importing
+		// net/http/pprof also registers these on http.DefaultServeMux,
+		// which sessiond never serves.)
+		admin.HandleFunc("/debug/pprof/", pprof.Index)
+		admin.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		admin.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		admin.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		admin.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		s.admin = limitBody(admin)
+	}
+	s.h = limitBody(root)
+	return nil
+}
+
+// noStore marks every response of next as not to be stored by any cache:
+// they show a visitor's session.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
 }
 
 // limitBody refuses, with 413, a request that declares a body larger than
@@ -298,6 +248,26 @@ func limitBody(next http.Handler) http.Handler {
 	})
 }
 
+// healthz answers 200 while the process serves at all: a liveness probe.
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ok\n")
+}
+
+// readyz answers 200 while the server takes new visitors, 503 once it is
+// stopping: a readiness probe. The store is the manager, in memory: it
+// answers as long as it is open, and it is closed only after a signal has
+// made the server stop, so stopping is the one state it is not ready in.
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.stopping.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "stopping\n")
+		return
+	}
+	io.WriteString(w, "ready\n")
+}
+
 func (s *server) home(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, `Session Endings, the Twisted Web example, on sessionwheel.
@@ -306,7 +276,7 @@ Visit /logme to start a session. Keep visiting it, at least once every %v,
 to keep your session active; when it expires, the server prints
 "Session <id> has expired." on its standard output.
 
-Visit /logout to end your session now. /metrics has the server's metrics.
+POST to /logout to end your session now.
 `, s.m.Config().IdleTimeout)
 }
 
@@ -365,66 +335,4 @@ func (s *server) expired(sess sessions.Session, why sessions.Reason) {
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("session ended", "session", sessionTag(sess.ID()), "reason", why.String())
 	}
-}
-
-// serve serves on ln until ctx is done, then stops: it closes ln, finishes
-// the requests in flight, closes the manager (the remaining sessions' end
-// and their callbacks run), writes out the last expiry lines, and returns
-// the exit status. The whole stop has -shutdown-timeout.
-func (s *server) serve(ctx context.Context, ln net.Listener) int {
-	hs := &http.Server{
-		Handler:           s.h,
-		ReadHeaderTimeout: s.cfg.readHeaderTimeout,
-		ReadTimeout:       s.cfg.readTimeout,
-		WriteTimeout:      s.cfg.writeTimeout,
-		IdleTimeout:       s.cfg.keepAliveTimeout,
-		MaxHeaderBytes:    s.cfg.maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	stopFlushing := make(chan struct{})
-	flushed := make(chan struct{})
-	go func() {
-		defer close(flushed)
-		s.out.flushEvery(flushInterval, stopFlushing)
-	}()
-	served := make(chan error, 1)
-	s.log.Info("listening", "addr", ln.Addr().String(),
-		"idle_timeout", s.m.Config().IdleTimeout, "tick", s.m.Config().Tick,
-		"max_sessions", s.cfg.maxSessions, "evict", s.cfg.evict)
-	go func() { served <- hs.Serve(ln) }()
-
-	status := exitOK
-	var err error
-	select {
-	case err = <-served:
-	case <-ctx.Done():
-	}
-	stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.shutdownTimeout)
-	defer cancel()
-	if err != nil {
-		s.log.Error("serving failed", "err", err)
-		status = exitError
-	} else {
-		s.log.Info("stopping", "sessions", s.m.Len(), "timeout", s.cfg.shutdownTimeout)
-		if err := hs.Shutdown(stopCtx); err != nil {
-			s.log.Error("requests still in flight", "err", err)
-			hs.Close()
-			status = exitError
-		}
-		<-served
-	}
-	live := s.m.Len()
-	start := time.Now()
-	if err := s.m.Close(stopCtx); err != nil {
-		s.log.Error("expiry callbacks still running", "err", err)
-		status = exitError
-	}
-	close(stopFlushing)
-	<-flushed
-	if err := s.out.flush(); err != nil {
-		s.log.Error("cannot write expiry lines", "err", err)
-		status = exitError
-	}
-	s.log.Info("stopped", "sessions_ended_at_close", live, "close_took", time.Since(start))
-	return status
 }

@@ -54,11 +54,13 @@ func TestFlags(t *testing.T) {
 		{[]string{"-max-header-bytes", "0"}, "-max-header-bytes 0: must be positive"},
 		{[]string{"-log-level", "loud"}, `invalid value "loud" for flag -log-level`},
 		{[]string{"-log-format", "xml"}, `-log-format "xml": must be text or json`},
+		{[]string{"-drain-delay", "-1s"}, "-drain-delay -1s: must not be negative"},
+		{[]string{"-tls-cert", "cert.pem"}, "-tls-cert and -tls-key go together"},
 		{[]string{"-port", "80"}, "flag provided but not defined: -port"},
 		{[]string{"serve"}, `unexpected argument "serve"`},
 	} {
 		var stdout, stderr bytes.Buffer
-		if got := run(context.Background(), tc.args, &stdout, &stderr); got != exitUsage {
+		if got := run(context.Background(), tc.args, noEnv, &stdout, &stderr); got != exitUsage {
 			t.Errorf("%q: exit status %d, want %d", tc.args, got, exitUsage)
 		}
 		if !strings.Contains(stderr.String(), tc.msg) {
@@ -70,7 +72,7 @@ func TestFlags(t *testing.T) {
 	}
 
 	var stdout, stderr bytes.Buffer
-	if got := run(context.Background(), []string{"-h"}, &stdout, &stderr); got != exitOK {
+	if got := run(context.Background(), []string{"-h"}, noEnv, &stdout, &stderr); got != exitOK {
 		t.Errorf("-h: exit status %d", got)
 	}
 	if !strings.Contains(stderr.String(), "Usage: sessiond") || !strings.Contains(stderr.String(), "-max-sessions") || stdout.Len() != 0 {
@@ -85,7 +87,7 @@ func TestListenError(t *testing.T) {
 	}
 	defer ln.Close()
 	var stdout, stderr bytes.Buffer
-	if got := run(context.Background(), []string{"-addr", ln.Addr().String()}, &stdout, &stderr); got != exitError {
+	if got := run(context.Background(), []string{"-addr", ln.Addr().String()}, noEnv, &stdout, &stderr); got != exitError {
 		t.Errorf("address in use: exit status %d, want %d; stderr %q", got, exitError, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "cannot listen") || stdout.Len() != 0 {
@@ -123,7 +125,7 @@ type testServer struct {
 // idle timeout and tick.
 func testConfig(t *testing.T, idle, tick time.Duration) config {
 	t.Helper()
-	cfg, err := parseFlags([]string{"-idle-timeout", idle.String(), "-tick", tick.String()}, io.Discard)
+	cfg, err := parseFlags([]string{"-idle-timeout", idle.String(), "-tick", tick.String()}, noEnv, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,10 +150,23 @@ func newTestServerLog(t *testing.T, cfg config, log io.Writer) *testServer {
 	return ts
 }
 
+// noEnv is an empty environment.
+func noEnv(string) (string, bool) { return "", false }
+
 // get serves a GET with the cookies of jar (if not nil), stores the cookies
 // the response sets in it, and returns the response.
 func (ts *testServer) get(jar http.CookieJar, path string) *httptest.ResponseRecorder {
-	r := httptest.NewRequest(http.MethodGet, "http://sessiond.test"+path, nil)
+	return ts.do(http.MethodGet, jar, path)
+}
+
+// post is get for a POST with no body.
+func (ts *testServer) post(jar http.CookieJar, path string) *httptest.ResponseRecorder {
+	return ts.do(http.MethodPost, jar, path)
+}
+
+// do is get and post.
+func (ts *testServer) do(method string, jar http.CookieJar, path string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, "http://sessiond.test"+path, nil)
 	if jar != nil {
 		for _, c := range jar.Cookies(r.URL) {
 			r.AddCookie(c)
@@ -250,7 +265,10 @@ func TestLogout(t *testing.T) {
 	ts := newTestServer(t, testConfig(t, 5*time.Second, 100*time.Millisecond))
 	jar := newJar(t)
 	id := ts.logme(t, jar)
-	w := ts.get(jar, "/logout")
+	if w := ts.get(jar, "/logout"); w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "POST" {
+		t.Errorf("GET /logout: %d, Allow %q; want 405, POST", w.Code, w.Header().Get("Allow"))
+	}
+	w := ts.post(jar, "/logout")
 	if want := "Your session " + id + " has ended.\n"; w.Code != http.StatusOK || w.Body.String() != want {
 		t.Errorf("/logout: %d %q, want %q", w.Code, w.Body.String(), want)
 	}
@@ -258,7 +276,7 @@ func TestLogout(t *testing.T) {
 	if l := ts.lines(t); len(l) != 1 || l[0] != id {
 		t.Fatalf("printed %q, want the line for %s", l, id)
 	}
-	if w := ts.get(jar, "/logout"); w.Body.String() != "You have no session.\n" {
+	if w := ts.post(jar, "/logout"); w.Body.String() != "You have no session.\n" {
 		t.Errorf("second /logout: %q", w.Body.String())
 	}
 	if got := ts.logme(t, jar); got == id {
@@ -298,6 +316,67 @@ func TestPages(t *testing.T) {
 	}
 	if len(w.Result().Cookies()) != 0 {
 		t.Error("/metrics sets a cookie")
+	}
+
+	// Pages that show a session are never stored by a cache; probes and
+	// scrapes neither touch nor show one.
+	jar := newJar(t)
+	for _, req := range []struct{ method, path string }{{"GET", "/"}, {"GET", "/logme"}, {"POST", "/logme"}, {"POST", "/logout"}} {
+		if w := ts.do(req.method, jar, req.path); w.Header().Get("Cache-Control") != "no-store" {
+			t.Errorf("%s %s: Cache-Control %q", req.method, req.path, w.Header().Values("Cache-Control"))
+		}
+	}
+	for path, want := range map[string]string{"/healthz": "ok\n", "/readyz": "ready\n"} {
+		if w := ts.get(nil, path); w.Code != http.StatusOK || w.Body.String() != want || len(w.Result().Cookies()) != 0 {
+			t.Errorf("%s: %d %q", path, w.Code, w.Body.String())
+		}
+	}
+	ts.stopping.Store(true) // as serve does when a signal comes
+	if w := ts.get(nil, "/readyz"); w.Code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while stopping: %d %q", w.Code, w.Body.String())
+	}
+	if w := ts.get(nil, "/healthz"); w.Code != http.StatusOK {
+		t.Errorf("/healthz while stopping: %d %q", w.Code, w.Body.String())
+	}
+}
+
+// TestEnvironment checks that every flag can come from the environment,
+// and that the command line wins.
+func TestEnvironment(t *testing.T) {
+	env := map[string]string{
+		"SESSIOND_IDLE_TIMEOUT":      "7s",
+		"SESSIOND_TICK":              "20ms",
+		"SESSIOND_MAX_SESSIONS":      "12",
+		"SESSIOND_EVICT":             "true",
+		"SESSIOND_KEEPALIVE_TIMEOUT": "3s",
+		"SESSIOND_LOG_FORMAT":        "json",
+		"SESSIOND_LOG_LEVEL":         "debug",
+		"SESSIOND_ADMIN_ADDR":        "127.0.0.1:9000",
+		"SESSIOND_BEHIND_TLS_PROXY":  "1",
+		"SESSIOND_VERSION":           "true", // not a setting: ignored
+	}
+	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg, err := parseFlags([]string{"-tick", "50ms", "-max-sessions", "0"}, getenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.idleTimeout != 7*time.Second || cfg.tick != 50*time.Millisecond || cfg.maxSessions != 0 || !cfg.evict ||
+		cfg.keepAliveTimeout != 3*time.Second || cfg.logFormat != "json" || cfg.logLevel != slog.LevelDebug ||
+		cfg.adminAddr != "127.0.0.1:9000" || !cfg.behindTLSProxy || cfg.version {
+		t.Errorf("config %+v", cfg)
+	}
+
+	var stderr bytes.Buffer
+	env = map[string]string{"SESSIOND_READ_TIMEOUT": "soon"}
+	if _, err := parseFlags(nil, getenv, &stderr); err != errUsage ||
+		!strings.Contains(stderr.String(), `SESSIOND_READ_TIMEOUT="soon"`) {
+		t.Errorf("bad value in the environment: %v, %q", err, stderr.String())
+	}
+	// The usage names the variables.
+	stderr.Reset()
+	parseFlags([]string{"-h"}, noEnv, &stderr)
+	if !strings.Contains(stderr.String(), "SESSIOND_IDLE_TIMEOUT") {
+		t.Errorf("usage does not mention the environment: %q", stderr.String())
 	}
 }
 
@@ -346,7 +425,7 @@ func TestServeStops(t *testing.T) {
 	defer cancel()
 	status := make(chan int, 1)
 	go func() {
-		st := ts.serve(ctx, nl)
+		st := ts.serve(ctx, nl, nil)
 		stopped.Store(true)
 		status <- st
 	}()
@@ -410,7 +489,7 @@ func TestRun(t *testing.T) {
 	defer cancel()
 	status := make(chan int, 1)
 	go func() {
-		status <- run(ctx, []string{"-addr", "127.0.0.1:0", "-idle-timeout", "1h", "-tick", "10ms", "-log-level", "debug"}, stdout, pw)
+		status <- run(ctx, []string{"-addr", "127.0.0.1:0", "-idle-timeout", "1h", "-tick", "10ms", "-log-level", "debug"}, noEnv, stdout, pw)
 		pw.Close()
 	}()
 	addr := make(chan string, 1)
@@ -532,7 +611,7 @@ func TestSessionLog(t *testing.T) {
 	ts := newTestServerLog(t, testConfig(t, 5*time.Second, 100*time.Millisecond), &log)
 	jar := newJar(t)
 	text := ts.logme(t, jar)
-	ts.get(jar, "/logout")
+	ts.post(jar, "/logout")
 	ts.m.Sweep()
 	id, err := sessions.ParseID(text)
 	if err != nil {
