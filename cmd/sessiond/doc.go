@@ -73,7 +73,8 @@
 //
 // It serves:
 //
-//	GET  /          a page that says what to do
+//	GET  /          the landing page: what to do, your session and its
+//	                time left, forms to start and end it, the counts
 //	GET  /logme     starts your session, or touches it: keep visiting it to
 //	POST /logme     keep your session active
 //	POST /logout    ends your session now (GET: 405)
@@ -81,6 +82,10 @@
 //	GET  /readyz    200 while it takes visitors, 503 once it is stopping
 //	GET  /metrics   Prometheus metrics: the sessions' (sessionwheel_*), the
 //	                Go runtime's and the process's
+//
+// The landing page is one HTML page (html/template) with no script and no
+// asset from elsewhere; its forms POST, and the server answers a browser's
+// form (Accept: text/html) with 303 See Other back to the page.
 //
 // Every state change but the example's GET /logme is a POST. Responses that
 // show a session carry Cache-Control: no-store. A request body larger than

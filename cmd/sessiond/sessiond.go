@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"net"
@@ -106,6 +107,8 @@ type server struct {
 	refusals throttle
 	now      func() time.Time // for the refusals' throttle
 	stopping atomic.Bool      // set when a signal has come: /readyz fails
+	page     *template.Template
+	clockNow func() time.Time // the manager's clock, for the time left
 }
 
 // newServer returns the server cfg describes, with its manager running on
@@ -117,7 +120,16 @@ func newServer(cfg config, clock sessions.Clock, stdout io.Writer, log *slog.Log
 		log:      log,
 		refusals: throttle{every: refusalLogInterval},
 		now:      time.Now,
+		clockNow: time.Now,
 	}
+	if clock != nil {
+		s.clockNow = clock.Now
+	}
+	page, err := parsePage()
+	if err != nil {
+		return nil, err
+	}
+	s.page = page
 	m, err := sessions.New(sessions.Config{
 		IdleTimeout: cfg.idleTimeout,
 		Tick:        cfg.tick,
@@ -268,18 +280,6 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ready\n")
 }
 
-func (s *server) home(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintf(w, `Session Endings, the Twisted Web example, on sessionwheel.
-
-Visit /logme to start a session. Keep visiting it, at least once every %v,
-to keep your session active; when it expires, the server prints
-"Session <id> has expired." on its standard output.
-
-POST to /logout to end your session now.
-`, s.m.Config().IdleTimeout)
-}
-
 // logme is Twisted's ExpirationLogger.render_GET: it gets the visitor's
 // session (the middleware has touched it already), starting one if need be.
 // The expiry line is printed by the manager's OnExpire (see newServer).
@@ -292,6 +292,10 @@ func (s *server) logme(w http.ResponseWriter, r *http.Request) {
 	}
 	if !had || old.ID() != sess.ID() {
 		s.log.Debug("session started", "session", sessionTag(sess.ID()))
+	}
+	if r.Method == http.MethodPost && wantsPage(r) {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "Your session %s is active. It expires %v after your last visit.\n", sess, sess.IdleTimeout())
@@ -317,10 +321,17 @@ func (s *server) retryAfter() int {
 	return int(min(max(s.m.Config().Tick, time.Second), time.Minute).Round(time.Second) / time.Second)
 }
 
+// logout ends the visitor's session, if any, and clears the cookie. A
+// browser's form is sent back to the page.
 func (s *server) logout(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	sess, _ := httpadapter.FromRequest(r)
-	if err := httpadapter.Expire(w, r); err != nil {
+	err := httpadapter.Expire(w, r)
+	if wantsPage(r) {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err != nil {
 		fmt.Fprintln(w, "You have no session.")
 		return
 	}

@@ -633,3 +633,85 @@ func TestSessionLog(t *testing.T) {
 		t.Errorf("tag %q of %s", tag, text)
 	}
 }
+
+// form posts to path as a browser's form does, with jar's cookies, and
+// returns the response.
+func (ts *testServer) form(jar http.CookieJar, path string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, "http://sessiond.test"+path, strings.NewReader(""))
+	r.Header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range jar.Cookies(r.URL) {
+		r.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	ts.h.ServeHTTP(w, r)
+	jar.SetCookies(r.URL, w.Result().Cookies())
+	return w
+}
+
+// TestLandingPage checks the page a browser sees: the visitor's session
+// and its time left, the counts, forms that work without script, and no
+// asset from elsewhere.
+func TestLandingPage(t *testing.T) {
+	ts := newTestServer(t, testConfig(t, 5*time.Second, 100*time.Millisecond))
+	jar := newJar(t)
+	page := func(want ...string) string {
+		t.Helper()
+		w := ts.get(jar, "/")
+		body := w.Body.String()
+		if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "text/html; charset=utf-8" ||
+			w.Header().Get("Cache-Control") != "no-store" {
+			t.Fatalf("GET /: %d %v", w.Code, w.Header())
+		}
+		for _, s := range want {
+			if !strings.Contains(body, s) {
+				t.Errorf("page lacks %q:\n%s", s, body)
+			}
+		}
+		for _, s := range []string{"<script", "src=", `href="http`, `href="//`, "url(", "@import"} {
+			if strings.Contains(body, s) {
+				t.Errorf("page has %q: it must work alone, without script", s)
+			}
+		}
+		return body
+	}
+
+	body := page(`id="no-session"`, `<form method="post" action="/logme">`, `<td id="live">0</td>`,
+		`<td id="limit">1,000,000</td>`, `href="/logme"`, `href="/metrics"`)
+	if strings.Contains(body, `action="/logout"`) {
+		t.Error("page offers to end a session the visitor does not have")
+	}
+	if len(jar.Cookies(httptest.NewRequest("GET", "http://sessiond.test/", nil).URL)) != 0 {
+		t.Error("the page started a session")
+	}
+
+	// The form starts a session and comes back to the page.
+	if w := ts.form(jar, "/logme"); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/" {
+		t.Fatalf("form POST /logme: %d %v", w.Code, w.Header())
+	}
+	ts.clock.Advance(2 * time.Second) // a visit touches it: the full idle timeout is left
+	body = page(`<strong id="time-left">5s</strong>`, `<td id="live">1</td>`, `<td id="started">1</td>`,
+		`<form method="post" action="/logout">`)
+	id := regexp.MustCompile(`<code id="session-id">([A-Za-z0-9_-]{22})</code>`).FindStringSubmatch(body)
+	if id == nil {
+		t.Fatalf("page shows no session ID:\n%s", body)
+	}
+
+	// The form ends it and comes back to the page.
+	if w := ts.form(jar, "/logout"); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/" {
+		t.Fatalf("form POST /logout: %d %v", w.Code, w.Header())
+	}
+	ts.m.Sweep()
+	page(`id="no-session"`, `<td id="live">0</td>`, `<td id="ended-explicit">1</td>`)
+	if l := ts.lines(t); len(l) != 1 || l[0] != id[1] {
+		t.Errorf("printed %q, want the line for %s", l, id[1])
+	}
+}
+
+func TestFormatCount(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 7: "7", 999: "999", 1000: "1,000", 62500: "62,500", 1000000: "1,000,000", 12345678: "12,345,678"} {
+		if got := formatCount(n); got != want {
+			t.Errorf("formatCount(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
