@@ -1,9 +1,9 @@
 # The whole test suite: what CI runs (.ci/run) and what the README tells you to run.
 GO ?= go
 
-.PHONY: test bench bench-quick fuzz
+.PHONY: test tools bench bench-quick fuzz
 
-test:
+test: tools
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
@@ -17,3 +17,21 @@ bench-quick:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseID -fuzztime 30s ./sessions
 	$(GO) test -run '^$$' -fuzz FuzzCookie -fuzztime 30s ./httpadapter
+
+# Debian packages that tests run for real: promtool (package prometheus) for
+# the alerting rules in deploy/. Installed only when missing and only as root
+# (as CI runs); otherwise the tests that need them skip (and fail if CI=true).
+# Where systemd runs, installing prometheus also enables its service (:9090).
+TOOLS_PKGS := promtool:prometheus
+
+tools:
+	@for tp in $(TOOLS_PKGS); do \
+		tool=$${tp%%:*}; pkg=$${tp#*:}; \
+		command -v $$tool >/dev/null 2>&1 && continue; \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing $$pkg for $$tool"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$pkg >/dev/null || exit 1; \
+		else \
+			echo "$$tool is missing (Debian package $$pkg): the tests that need it will skip"; \
+		fi; \
+	done
