@@ -1,11 +1,17 @@
 # The whole test suite: what CI runs (.ci/run) and what the README tells you to run.
 GO ?= go
 
-.PHONY: test tools bench bench-quick fuzz
+.PHONY: test test-e2e tools bench bench-quick fuzz
 
 test: tools
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+# Browser tests of sessiond's page: headless Chromium (Debian's chromium)
+# through chromedp, in the e2e module of their own.
+test-e2e: TOOLS_PKGS += chromium:chromium
+test-e2e: tools
+	cd e2e && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 # The full benchmark matrix (up to 10M sessions; long and memory-hungry).
 bench:
