@@ -170,7 +170,7 @@ func TestEndToEndConnections(t *testing.T) {
 // TestEndToEndShutdownManySessions stops a server with a million live
 // sessions: every one of them gets its line, and the server exits with
 // status 0, within the shutdown timeout. (By hand, with 2,000,000 sessions,
-// SIGTERM to exit took 1.2-1.4 s here: see the README.)
+// SIGTERM to exit took 0.8-1.4 s here: see the README.)
 func TestEndToEndShutdownManySessions(t *testing.T) {
 	bin := sharedSessiond(t)
 	const n = 1_000_000
