@@ -5,13 +5,17 @@
 //	Session <id> has expired.
 //
 // on standard output, <id> being the session's 22-character ID. Nothing else
-// is written to standard output; logs go to standard error.
+// is written to standard output (but the -version line); logs go to
+// standard error.
 //
 // Usage:
 //
 //	sessiond [flags]
 //
-// The flags are:
+// Every flag may also be given in the environment, as SESSIOND_ and its
+// name in upper case with underscores: -idle-timeout as
+// SESSIOND_IDLE_TIMEOUT, -behind-tls-proxy as SESSIOND_BEHIND_TLS_PROXY=true.
+// A flag on the command line wins over the environment. The flags are:
 //
 //	-addr address
 //		listen on address (default 127.0.0.1:8080); with port 0 the
@@ -23,27 +27,85 @@
 //		granularity of the session clock (default 100ms): a session ends
 //		between its idle timeout and one tick more after its last visit
 //	-max-sessions n
-//		refuse new sessions beyond n live ones (default 0: no limit)
+//		refuse new sessions beyond n live ones (default 1000000, about
+//		62 MB; 0: no limit), with 503 and a Retry-After
+//	-evict
+//		when -max-sessions are live, end one of the least recently used
+//		sessions to make room for a new one (its line is printed), instead
+//		of refusing it
+//	-read-header-timeout, -read-timeout duration
+//		close a connection whose request header (default 5s), or whole
+//		request with its body (default 10s), takes longer than this
+//	-write-timeout duration
+//		give up on a response not written this long after its request's
+//		header was read (default 20s)
+//	-keepalive-timeout duration
+//		close a keep-alive connection idle this long (default 1m)
+//	-max-header-bytes n
+//		answer 431 to a request whose header is larger (default 16384)
+//	-drain-delay duration
+//		on a signal, answer /readyz with 503 but go on serving this long
+//		before stopping (default 0), so a load balancer can stop sending
+//		new visitors first
+//	-shutdown-timeout duration
+//		the most the stop may take, for requests in flight and then for the
+//		remaining sessions' callbacks (default 25s)
+//	-admin-addr address
+//		serve /metrics and /debug/pprof/ (and the probes) on this address,
+//		and not /metrics on -addr; without it, /metrics is on -addr and
+//		pprof is not served at all
+//	-tls-cert file, -tls-key file
+//		serve HTTPS (HTTP/2 too) with this PEM certificate chain and key;
+//		the session cookie is then Secure and named __Host-session
+//	-behind-tls-proxy
+//		a proxy in front terminates TLS: the cookie is Secure and named
+//		__Host-session on plain HTTP too
+//	-log-level level
+//		debug, info (default), warn or error; per-session lines are at debug
+//	-log-format format
+//		text (default) or json
+//	-preload n
+//		start n sessions before serving, for load and shutdown tests
+//	-version
+//		print the version (module, commit, Go) and exit
 //
 // Bad flag values make it exit with status 2.
 //
 // It serves:
 //
-//	GET /         a page that says what to do
-//	GET /logme    starts your session, or touches it: keep visiting it to
-//	              keep your session active
-//	GET /logout   ends your session now (POST works too)
-//	GET /metrics  Prometheus metrics: the sessions' (sessionwheel_*), the
-//	              Go runtime's and the process's
+//	GET  /          the landing page: what to do, your session and its
+//	                time left, forms to start and end it, the counts
+//	GET  /logme     starts your session, or touches it: keep visiting it to
+//	POST /logme     keep your session active
+//	POST /logout    ends your session now (GET: 405)
+//	GET  /healthz   200 while the process runs (liveness)
+//	GET  /readyz    200 while it takes visitors, 503 once it is stopping
+//	GET  /metrics   Prometheus metrics: the sessions' (sessionwheel_*), the
+//	                Go runtime's and the process's
 //
-// The line is printed by a callback registered with Session.NotifyOnExpire
-// when the session starts, as in the example. Such callbacks run whenever
-// the session ends, for whatever reason, so the line is printed on a
-// logout too (as Twisted's Session.expire() runs them), and for the
-// sessions still alive when the server stops; the log on standard error
-// says why each session ended.
+// The landing page is one HTML page (html/template) with no script and no
+// asset from elsewhere; its forms POST, and the server answers a browser's
+// form (Accept: text/html) with 303 See Other back to the page.
 //
-// On SIGINT or SIGTERM it stops accepting connections, finishes the
-// requests in flight, ends the remaining sessions (running their
-// callbacks), and exits with status 0. A second signal kills it at once.
+// Every state change but the example's GET /logme is a POST. Responses that
+// show a session carry Cache-Control: no-store. A request body larger than
+// 4 KiB is refused (413) without being read: no route takes one.
+//
+// The line is printed by the manager's Config.OnExpire, which runs whenever
+// a session ends, for whatever reason: so it is printed on a logout too (as
+// Twisted's Session.expire() runs the callbacks), for an evicted session, and
+// for the sessions still alive when the server stops. Twisted's example
+// registers a callback per session instead; here that would cost each
+// session 2.2 times the memory. Lines are buffered, and written out at least
+// every 100 ms and at exit.
+//
+// Logs: a session is named in them by a tag, a short hash of its ID, never
+// by the ID (whoever has the ID has the session). Per-session lines
+// (started, ended and why) are at debug level; refused sessions are counted
+// in the metrics and logged at most once every 10 s.
+//
+// On SIGINT or SIGTERM it fails /readyz, serves on for -drain-delay, then
+// stops accepting connections, finishes the requests in flight, ends the
+// remaining sessions (printing their lines), and exits with status 0, or 1
+// if -shutdown-timeout ran out. A second signal kills it at once.
 package main

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -34,7 +35,7 @@ type process struct {
 	cmd    *exec.Cmd
 	base   string // http://127.0.0.1:port
 	exited chan struct{}
-	lines  chan stampedLine // from stdout
+	lines  chan stampedLine // from stdout, unless it goes to a sink
 
 	mu     sync.Mutex
 	stderr strings.Builder
@@ -55,10 +56,30 @@ func buildSessiond(t *testing.T) string {
 	return bin
 }
 
-// startSessiond starts the binary on a free loopback port.
+// startSessiond starts the binary on a free loopback port; its stdout lines
+// arrive on the process's lines channel.
 func startSessiond(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
+	return startSessiondWith(t, bin, startOptions{}, args...)
+}
+
+// startOptions are startSessiondWith's.
+type startOptions struct {
+	// sink, if not nil, gets each stdout line instead of the lines
+	// channel, from one goroutine; the channel is closed when stdout is.
+	sink func(line string)
+	// env is added to the environment.
+	env []string
+	// scheme of the base URL: "http" if empty.
+	scheme string
+}
+
+// startSessiondWith is startSessiond with options.
+func startSessiondWith(t *testing.T, bin string, opts startOptions, args ...string) *process {
+	t.Helper()
+	sink := opts.sink
 	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(cmd.Environ(), opts.env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +99,10 @@ func startSessiond(t *testing.T, bin string, args ...string) *process {
 		defer pipes.Done()
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			if sink != nil {
+				sink(sc.Text())
+				continue
+			}
 			p.lines <- stampedLine{sc.Text(), time.Now()}
 		}
 		close(p.lines)
@@ -90,7 +115,10 @@ func startSessiond(t *testing.T, bin string, args ...string) *process {
 			p.stderr.WriteString(sc.Text() + "\n")
 			p.mu.Unlock()
 			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
+				select {
+				case addr <- m[1]:
+				default:
+				}
 			}
 		}
 	}()
@@ -112,13 +140,30 @@ func startSessiond(t *testing.T, bin string, args ...string) *process {
 	})
 	select {
 	case a := <-addr:
-		p.base = "http://" + a
+		scheme := cmp.Or(opts.scheme, "http")
+		p.base = scheme + "://" + a
 	case <-p.exited:
 		t.Fatalf("sessiond exited at start: %s", p.log())
-	case <-time.After(20 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("sessiond did not say where it listens")
 	}
 	return p
+}
+
+// stop sends sig to the process and waits, up to timeout, for it to
+// exit; it returns the exit status and how long the exit took.
+func (p *process) stop(sig syscall.Signal, timeout time.Duration) (status int, took time.Duration) {
+	p.t.Helper()
+	start := time.Now()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(timeout):
+		p.t.Fatalf("sessiond did not exit within %v of %v", timeout, sig)
+	}
+	return p.cmd.ProcessState.ExitCode(), time.Since(start)
 }
 
 func (p *process) log() string {
@@ -155,6 +200,24 @@ func (v *visitor) get(path string) (body string, sent, received time.Time) {
 		v.p.t.Fatalf("GET %s: %s %q", path, resp.Status, b)
 	}
 	return string(b), sent, time.Now()
+}
+
+// post posts an empty form to path and returns the body.
+func (v *visitor) post(path string) string {
+	v.p.t.Helper()
+	resp, err := v.client.Post(v.p.base+path, "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		v.p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		v.p.t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		v.p.t.Fatalf("POST %s: %s %q", path, resp.Status, b)
+	}
+	return string(b)
 }
 
 // logme visits /logme and returns the ID of the session the page names.
@@ -226,7 +289,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("-tick 0: stdout %q, stderr %q", stdout.String(), stderr.String())
 	}
 
-	p := startSessiond(t, bin, "-idle-timeout", e2eIdle.String(), "-tick", e2eTick.String())
+	p := startSessiond(t, bin, "-idle-timeout", e2eIdle.String(), "-tick", e2eTick.String(), "-log-level", "debug")
 	start := time.Now()
 	var created []string // every session the server started
 	idleEnded := map[string]bool{}
@@ -254,7 +317,7 @@ func TestEndToEnd(t *testing.T) {
 	quitter := p.newVisitor()
 	qid, _, _ := quitter.logme()
 	created = append(created, qid)
-	if body, _, _ := quitter.get("/logout"); !strings.Contains(body, "has ended") {
+	if body := quitter.post("/logout"); !strings.Contains(body, "has ended") {
 		t.Fatalf("/logout: %q", body)
 	}
 	p.expiries([]string{qid}, time.Now().Add(e2eIdle/2))
@@ -265,6 +328,7 @@ func TestEndToEnd(t *testing.T) {
 	rid, _, _ := regular.logme()
 	created = append(created, rid)
 	idleEnded[rid] = true
+
 	var lastSent, lastReceived time.Time
 	for range 8 {
 		time.Sleep(e2eIdle * 4 / 10) // the real process runs on real time
@@ -282,10 +346,12 @@ func TestEndToEnd(t *testing.T) {
 	if _, ok := got[rid]; ok {
 		t.Fatalf("regular visitor's session expired while visiting")
 	}
-	at := p.expiries([]string{rid}, lastReceived.Add(e2eIdle+2*e2eTick+e2eSlack+5*time.Second))[rid]
-	if early, late := lastSent.Add(e2eIdle), lastReceived.Add(e2eIdle+2*e2eTick+e2eSlack); at.Before(early) || at.After(late) {
+	// The line may wait flushInterval in sessiond's buffer.
+	lateBy := e2eIdle + 2*e2eTick + flushInterval + e2eSlack
+	at := p.expiries([]string{rid}, lastReceived.Add(lateBy+5*time.Second))[rid]
+	if early, late := lastSent.Add(e2eIdle), lastReceived.Add(lateBy); at.Before(early) || at.After(late) {
 		t.Errorf("session expired %v after the last visit, want between %v and %v",
-			at.Sub(lastSent), e2eIdle, e2eIdle+2*e2eTick+e2eSlack)
+			at.Sub(lastSent), e2eIdle, lateBy)
 	} else {
 		t.Logf("session expired %v after the last visit (sent)", at.Sub(lastSent))
 	}
@@ -321,8 +387,16 @@ func TestEndToEnd(t *testing.T) {
 	if l, ok := <-p.lines; ok {
 		t.Errorf("more output: %q", l.text)
 	}
-	if !strings.Contains(p.log(), "reason=shutdown") {
-		t.Errorf("log does not say the last session ended at shutdown")
+	// At debug level the log has a line per session, which names it by
+	// its tag, never by its ID (a bearer credential).
+	id, _ := sessions.ParseID(last)
+	if want := "session=" + sessionTag(id) + " reason=shutdown"; !strings.Contains(p.log(), want) {
+		t.Errorf("log does not say %q", want)
+	}
+	for _, id := range append(created, last) {
+		if strings.Contains(p.log(), id) {
+			t.Errorf("log has session ID %s", id)
+		}
 	}
 	t.Logf("took %v", time.Since(start))
 }

@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
+	"net/http/pprof"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,76 +32,22 @@ const (
 	exitUsage = 2 // bad flags
 )
 
-// shutdownTimeout bounds the wait for requests in flight and for the
-// sessions' callbacks when the server stops.
-const shutdownTimeout = 10 * time.Second
-
-// config is what the flags say.
-type config struct {
-	addr        string
-	idleTimeout time.Duration
-	tick        time.Duration
-	maxSessions int
-}
-
-// errUsage is returned by parseFlags for bad flags, after it has said what
-// is wrong on its output.
-var errUsage = errors.New("usage")
-
-// parseFlags parses the command line. For -h it returns flag.ErrHelp, for
-// bad flags errUsage; either way it has written the message and the usage
-// to stderr.
-func parseFlags(args []string, stderr io.Writer) (config, error) {
-	var cfg config
-	fs := flag.NewFlagSet("sessiond", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: sessiond [flags]\n\n"+
-			"Serves Twisted Web's \"Session Endings\" example: visit /logme to start a session\n"+
-			"and keep it alive; when a session ends, \"Session <id> has expired.\" is printed.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen on `address`; port 0 picks a free port")
-	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", 5*time.Second, "end a session after this long without a visit")
-	fs.DurationVar(&cfg.tick, "tick", 100*time.Millisecond, "granularity of the session clock")
-	fs.IntVar(&cfg.maxSessions, "max-sessions", 0, "refuse new sessions beyond `n` live ones (0: no limit)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cfg, err
-		}
-		return cfg, errUsage // the flag package has said why
-	}
-	bad := func(format string, args ...any) (config, error) {
-		fmt.Fprintf(stderr, "invalid value: "+format+"\n", args...)
-		fs.Usage()
-		return cfg, errUsage
-	}
-	switch {
-	case fs.NArg() > 0:
-		return bad("unexpected argument %q", fs.Arg(0))
-	case cfg.idleTimeout <= 0:
-		return bad("-idle-timeout %v: must be positive", cfg.idleTimeout)
-	case cfg.tick < sessions.MinTick:
-		return bad("-tick %v: must be at least %v", cfg.tick, sessions.MinTick)
-	case cfg.tick > cfg.idleTimeout:
-		return bad("-tick %v: must not be more than -idle-timeout %v", cfg.tick, cfg.idleTimeout)
-	case cfg.maxSessions < 0:
-		return bad("-max-sessions %d: must not be negative", cfg.maxSessions)
-	}
-	return cfg, nil
-}
-
-// run is the whole program: it parses args, serves until ctx is done, and
-// returns the exit status. Expiry lines go to stdout, logs to stderr.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, err := parseFlags(args, stderr)
+// run is the whole program: it parses args (and the environment, through
+// getenv), serves until ctx is done, and returns the exit status. Expiry
+// lines go to stdout, logs to stderr.
+func run(ctx context.Context, args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
 	if err != nil {
 		return exitUsage
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if cfg.version {
+		fmt.Fprintln(stdout, version())
+		return exitOK
+	}
+	log := newLogger(cfg, stderr)
 	srv, err := newServer(cfg, nil, stdout, log)
 	if errors.Is(err, sessions.ErrInvalidConfig) {
 		fmt.Fprintln(stderr, err)
@@ -107,46 +57,120 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return exitError
 	}
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
+	fail := func(msg string, err error) int {
 		srv.m.Close(context.Background())
-		log.Error("cannot listen", "err", err)
+		log.Error(msg, "err", err)
 		return exitError
 	}
-	return srv.serve(ctx, ln)
+	if cfg.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			return fail("cannot load the TLS certificate", err)
+		}
+		srv.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if err := srv.preload(cfg.preload); err != nil {
+		return fail("cannot preload sessions", err)
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fail("cannot listen", err)
+	}
+	var adminLn net.Listener
+	if cfg.adminAddr != "" {
+		if adminLn, err = net.Listen("tcp", cfg.adminAddr); err != nil {
+			ln.Close()
+			return fail("cannot listen on the admin address", err)
+		}
+	}
+	return srv.serve(ctx, ln, adminLn)
+}
+
+// newLogger returns the logger cfg asks for, writing to w.
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.logLevel}
+	if cfg.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // A server is the example's sessions and handlers.
 type server struct {
-	m   *sessions.Manager
-	h   http.Handler
-	out *lineWriter
-	log *slog.Logger
+	cfg      config
+	m        *sessions.Manager
+	h        http.Handler // the public listener's
+	admin    http.Handler // the admin listener's, if -admin-addr
+	tls      *tls.Config  // if -tls-cert
+	out      *lineWriter
+	log      *slog.Logger
+	refusals throttle
+	now      func() time.Time // for the refusals' throttle
+	stopping atomic.Bool      // set when a signal has come: /readyz fails
+	page     *template.Template
+	clockNow func() time.Time // the manager's clock, for the time left
 }
 
 // newServer returns the server cfg describes, with its manager running on
 // clock (nil: the system clock). It prints expiry lines on stdout.
 func newServer(cfg config, clock sessions.Clock, stdout io.Writer, log *slog.Logger) (*server, error) {
+	s := &server{
+		cfg:      cfg,
+		out:      newLineWriter(stdout),
+		log:      log,
+		refusals: throttle{every: refusalLogInterval},
+		now:      time.Now,
+		clockNow: time.Now,
+	}
+	if clock != nil {
+		s.clockNow = clock.Now
+	}
+	page, err := parsePage()
+	if err != nil {
+		return nil, err
+	}
+	s.page = page
 	m, err := sessions.New(sessions.Config{
 		IdleTimeout: cfg.idleTimeout,
 		Tick:        cfg.tick,
 		MaxSessions: cfg.maxSessions,
+		Evict:       cfg.evict,
 		Clock:       clock,
+		// One callback for every session, rather than one registered with
+		// Session.NotifyOnExpire on each, as the Twisted example does. A
+		// session with callbacks of its own keeps them in a side table,
+		// beside its fixed-size, pointer-free record: an entry and a closure
+		// on the heap that the garbage collector scans, which made each
+		// session cost 2.2 times as much memory. With Config.OnExpire the
+		// callback is the manager's, and a session is just its record.
+		OnExpire: s.expired,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s := &server{m: m, out: &lineWriter{w: stdout}, log: log}
-	h, err := s.routes()
-	if err != nil {
+	s.m = m
+	if err := s.routes(); err != nil {
 		m.Close(context.Background())
 		return nil, err
 	}
-	s.h = h
 	return s, nil
 }
 
-func (s *server) routes() (http.Handler, error) {
+// preload starts n sessions, that nobody has the cookie of.
+func (s *server) preload(n int) error {
+	for range n {
+		if _, err := s.m.Create(); err != nil {
+			return err
+		}
+	}
+	if n > 0 {
+		s.log.Info("preloaded sessions", "sessions", n)
+	}
+	return nil
+}
+
+// routes sets s.h and s.admin.
+func (s *server) routes() error {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
@@ -154,125 +178,172 @@ func (s *server) routes() (http.Handler, error) {
 		metrics.New(s.m, nil),
 	} {
 		if err := reg.Register(c); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	mw, err := httpadapter.Middleware(s.m, nil)
-	if err != nil {
-		return nil, err
+	secure := httpadapter.SecureAuto // Secure over TLS
+	if s.cfg.behindTLSProxy {
+		secure = httpadapter.SecureAlways
 	}
+	mw, err := httpadapter.Middleware(s.m, &httpadapter.Options{Secure: secure})
+	if err != nil {
+		return err
+	}
+	// Every state change is a POST: a GET may be prefetched, crawled or
+	// embedded in another site's page (an <img> that logs the visitor out).
+	// GET /logme stays, since it is the example's: it starts a session as
+	// any page that calls getSession() does, and repeating it changes
+	// nothing more. The cookie is SameSite=Lax, so another site's form
+	// cannot POST with it.
 	app := http.NewServeMux()
 	app.HandleFunc("GET /{$}", s.home)
 	app.HandleFunc("GET /logme", s.logme)
-	app.HandleFunc("GET /logout", s.logout)
+	app.HandleFunc("POST /logme", s.logme)
 	app.HandleFunc("POST /logout", s.logout)
 
-	root := http.NewServeMux()
-	// Scrapes neither need nor touch sessions.
-	root.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	scrape := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError),
-	}))
-	root.Handle("/", mw(app))
-	return root, nil
+	})
+	// Probes and scrapes neither need nor touch sessions.
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", s.healthz)
+	root.HandleFunc("GET /readyz", s.readyz)
+	root.Handle("/", noStore(mw(app)))
+	if s.cfg.adminAddr == "" {
+		root.Handle("GET /metrics", scrape)
+	} else {
+		admin := http.NewServeMux()
+		admin.Handle("GET /metrics", scrape)
+		admin.HandleFunc("GET /healthz", s.healthz)
+		admin.HandleFunc("GET /readyz", s.readyz)
+		// Profiles show the program's insides and cost CPU while they run:
+		// they are for operators, never on the public listener. (Importing
+		// net/http/pprof also registers these on http.DefaultServeMux,
+		// which sessiond never serves.)
+		admin.HandleFunc("/debug/pprof/", pprof.Index)
+		admin.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		admin.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		admin.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		admin.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		s.admin = limitBody(admin)
+	}
+	s.h = limitBody(root)
+	return nil
 }
 
-func (s *server) home(w http.ResponseWriter, r *http.Request) {
+// noStore marks every response of next as not to be stored by any cache:
+// they show a visitor's session.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody refuses, with 413, a request that declares a body larger than
+// maxBodyBytes, and closes its connection without reading the body. Left to
+// net/http, a body the handler does not read is drained before the answer
+// is sent, so that the connection can serve another request: a client that
+// sends it one byte a second would hold the connection, and the answer,
+// until -read-timeout.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxBodyBytes {
+			w.Header().Set("Connection", "close")
+			// The server still reads what is left of the body before it
+			// closes the connection; a read deadline in the past stops that.
+			http.NewResponseController(w).SetReadDeadline(time.Now())
+			http.Error(w, "Request body too large.", http.StatusRequestEntityTooLarge)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// healthz answers 200 while the process serves at all: a liveness probe.
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintf(w, `Session Endings, the Twisted Web example, on sessionwheel.
+	io.WriteString(w, "ok\n")
+}
 
-Visit /logme to start a session. Keep visiting it, at least once every %v,
-to keep your session active; when it expires, the server prints
-"Session <id> has expired." on its standard output.
-
-Visit /logout to end your session now. /metrics has the server's metrics.
-`, s.m.Config().IdleTimeout)
+// readyz answers 200 while the server takes new visitors, 503 once it is
+// stopping: a readiness probe. The store is the manager, in memory: it
+// answers as long as it is open, and it is closed only after a signal has
+// made the server stop, so stopping is the one state it is not ready in.
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.stopping.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "stopping\n")
+		return
+	}
+	io.WriteString(w, "ready\n")
 }
 
 // logme is Twisted's ExpirationLogger.render_GET: it gets the visitor's
-// session (the middleware has touched it already), and registers the
-// expiry callback on a session it has just started.
+// session (the middleware has touched it already), starting one if need be.
+// The expiry line is printed by the manager's OnExpire (see newServer).
 func (s *server) logme(w http.ResponseWriter, r *http.Request) {
 	old, had := httpadapter.FromRequest(r)
 	sess, err := httpadapter.GetSession(w, r)
 	if err != nil {
-		s.log.Warn("cannot start a session", "err", err)
-		http.Error(w, "Cannot start a session now: "+err.Error(), http.StatusServiceUnavailable)
+		s.refuse(w, err)
 		return
 	}
 	if !had || old.ID() != sess.ID() {
-		sess.NotifyOnExpire(s.expired)
-		s.log.Info("session started", "id", sess.String())
+		s.log.Debug("session started", "session", sessionTag(sess.ID()))
+	}
+	if r.Method == http.MethodPost && wantsPage(r) {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "Your session %s is active. It expires %v after your last visit.\n", sess, sess.IdleTimeout())
 }
 
+// refuse answers a request for a new session that the manager refused
+// (too many sessions, or shutting down) with 503 and a Retry-After. The
+// refusals are counted in the metrics (sessionwheel_create_failures_total)
+// and logged at most once per refusalLogInterval.
+func (s *server) refuse(w http.ResponseWriter, err error) {
+	if held, ok := s.refusals.allow(s.now()); ok {
+		s.log.Warn("refusing new sessions", "err", err, "refused_since_last_log", held,
+			"max_sessions", s.cfg.maxSessions)
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(s.retryAfter()))
+	http.Error(w, "Cannot start a session now: "+err.Error(), http.StatusServiceUnavailable)
+}
+
+// retryAfter is the Retry-After of a refusal, in seconds: the tick, since
+// sessions that have been idle long enough end at every tick and make
+// room, but at least a second and at most a minute.
+func (s *server) retryAfter() int {
+	return int(min(max(s.m.Config().Tick, time.Second), time.Minute).Round(time.Second) / time.Second)
+}
+
+// logout ends the visitor's session, if any, and clears the cookie. A
+// browser's form is sent back to the page.
 func (s *server) logout(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	sess, _ := httpadapter.FromRequest(r)
-	if err := httpadapter.Expire(w, r); err != nil {
+	err := httpadapter.Expire(w, r)
+	if wantsPage(r) {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err != nil {
 		fmt.Fprintln(w, "You have no session.")
 		return
 	}
 	fmt.Fprintf(w, "Your session %s has ended.\n", sess)
 }
 
-// expired is the callback each session gets: the example's
-// `print("Session", uid, "has expired.")`.
+// expired is the manager's OnExpire: the example's
+// `print("Session", uid, "has expired.")`, for every session, whatever
+// ended it.
 func (s *server) expired(sess sessions.Session, why sessions.Reason) {
-	s.out.println("Session " + sess.String() + " has expired.")
-	s.log.Info("session ended", "id", sess.String(), "reason", why.String())
-}
-
-// serve serves on ln until ctx is done, then stops: it closes ln, finishes
-// the requests in flight, closes the manager (the remaining sessions' end
-// and their callbacks run), and returns the exit status.
-func (s *server) serve(ctx context.Context, ln net.Listener) int {
-	hs := &http.Server{
-		Handler:           s.h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	s.out.expired(sess.ID())
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("session ended", "session", sessionTag(sess.ID()), "reason", why.String())
 	}
-	served := make(chan error, 1)
-	s.log.Info("listening", "addr", ln.Addr().String(),
-		"idle_timeout", s.m.Config().IdleTimeout, "tick", s.m.Config().Tick)
-	go func() { served <- hs.Serve(ln) }()
-
-	status := exitOK
-	select {
-	case err := <-served:
-		s.log.Error("serving failed", "err", err)
-		status = exitError
-	case <-ctx.Done():
-		s.log.Info("stopping")
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		if err := hs.Shutdown(sctx); err != nil {
-			s.log.Error("requests still in flight", "err", err)
-			hs.Close()
-			status = exitError
-		}
-		<-served
-	}
-	cctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	live := s.m.Len()
-	if err := s.m.Close(cctx); err != nil {
-		s.log.Error("expiry callbacks still running", "err", err)
-		status = exitError
-	}
-	s.log.Info("stopped", "sessions_ended_at_close", live)
-	return status
-}
-
-// A lineWriter writes whole lines, one at a time, from any goroutine.
-type lineWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lineWriter) println(line string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	io.WriteString(l.w, line+"\n")
 }

@@ -44,11 +44,23 @@ func TestFlags(t *testing.T) {
 		{[]string{"-tick", "1ms", "-idle-timeout", "2000h"}, "IdleTimeout 2000h0m0s is more than 2^32 ticks of 1ms"},
 		{[]string{"-max-sessions", "-1"}, "-max-sessions -1: must not be negative"},
 		{[]string{"-max-sessions", "many"}, `invalid value "many" for flag -max-sessions`},
+		{[]string{"-preload", "-1"}, "-preload -1: must not be negative"},
+		{[]string{"-preload", "3", "-max-sessions", "2"}, "-preload 3: must not be more than -max-sessions 2"},
+		{[]string{"-read-timeout", "0"}, "-read-timeout 0s: must be positive"},
+		{[]string{"-read-header-timeout", "-1s"}, "-read-header-timeout -1s: must be positive"},
+		{[]string{"-write-timeout", "0"}, "-write-timeout 0s: must be positive"},
+		{[]string{"-keepalive-timeout", "0"}, "-keepalive-timeout 0s: must be positive"},
+		{[]string{"-shutdown-timeout", "0"}, "-shutdown-timeout 0s: must be positive"},
+		{[]string{"-max-header-bytes", "0"}, "-max-header-bytes 0: must be positive"},
+		{[]string{"-log-level", "loud"}, `invalid value "loud" for flag -log-level`},
+		{[]string{"-log-format", "xml"}, `-log-format "xml": must be text or json`},
+		{[]string{"-drain-delay", "-1s"}, "-drain-delay -1s: must not be negative"},
+		{[]string{"-tls-cert", "cert.pem"}, "-tls-cert and -tls-key go together"},
 		{[]string{"-port", "80"}, "flag provided but not defined: -port"},
 		{[]string{"serve"}, `unexpected argument "serve"`},
 	} {
 		var stdout, stderr bytes.Buffer
-		if got := run(context.Background(), tc.args, &stdout, &stderr); got != exitUsage {
+		if got := run(context.Background(), tc.args, noEnv, &stdout, &stderr); got != exitUsage {
 			t.Errorf("%q: exit status %d, want %d", tc.args, got, exitUsage)
 		}
 		if !strings.Contains(stderr.String(), tc.msg) {
@@ -60,7 +72,7 @@ func TestFlags(t *testing.T) {
 	}
 
 	var stdout, stderr bytes.Buffer
-	if got := run(context.Background(), []string{"-h"}, &stdout, &stderr); got != exitOK {
+	if got := run(context.Background(), []string{"-h"}, noEnv, &stdout, &stderr); got != exitOK {
 		t.Errorf("-h: exit status %d", got)
 	}
 	if !strings.Contains(stderr.String(), "Usage: sessiond") || !strings.Contains(stderr.String(), "-max-sessions") || stdout.Len() != 0 {
@@ -75,7 +87,7 @@ func TestListenError(t *testing.T) {
 	}
 	defer ln.Close()
 	var stdout, stderr bytes.Buffer
-	if got := run(context.Background(), []string{"-addr", ln.Addr().String()}, &stdout, &stderr); got != exitError {
+	if got := run(context.Background(), []string{"-addr", ln.Addr().String()}, noEnv, &stdout, &stderr); got != exitError {
 		t.Errorf("address in use: exit status %d, want %d; stderr %q", got, exitError, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "cannot listen") || stdout.Len() != 0 {
@@ -109,10 +121,27 @@ type testServer struct {
 	jar    http.CookieJar
 }
 
+// testConfig is the configuration of the flags' defaults, with the given
+// idle timeout and tick.
+func testConfig(t *testing.T, idle, tick time.Duration) config {
+	t.Helper()
+	cfg, err := parseFlags([]string{"-idle-timeout", idle.String(), "-tick", tick.String()}, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 func newTestServer(t *testing.T, cfg config) *testServer {
 	t.Helper()
+	return newTestServerLog(t, cfg, io.Discard)
+}
+
+// newTestServerLog is newTestServer with the log, at debug level, on log.
+func newTestServerLog(t *testing.T, cfg config, log io.Writer) *testServer {
+	t.Helper()
 	ts := &testServer{clock: sessionstest.NewClock(time.Time{}), stdout: &lockedBuffer{}}
-	srv, err := newServer(cfg, ts.clock, ts.stdout, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := newServer(cfg, ts.clock, ts.stdout, slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,10 +150,23 @@ func newTestServer(t *testing.T, cfg config) *testServer {
 	return ts
 }
 
+// noEnv is an empty environment.
+func noEnv(string) (string, bool) { return "", false }
+
 // get serves a GET with the cookies of jar (if not nil), stores the cookies
 // the response sets in it, and returns the response.
 func (ts *testServer) get(jar http.CookieJar, path string) *httptest.ResponseRecorder {
-	r := httptest.NewRequest(http.MethodGet, "http://sessiond.test"+path, nil)
+	return ts.do(http.MethodGet, jar, path)
+}
+
+// post is get for a POST with no body.
+func (ts *testServer) post(jar http.CookieJar, path string) *httptest.ResponseRecorder {
+	return ts.do(http.MethodPost, jar, path)
+}
+
+// do is get and post.
+func (ts *testServer) do(method string, jar http.CookieJar, path string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, "http://sessiond.test"+path, nil)
 	if jar != nil {
 		for _, c := range jar.Cookies(r.URL) {
 			r.AddCookie(c)
@@ -162,6 +204,9 @@ func (ts *testServer) logme(t *testing.T, jar http.CookieJar) string {
 // lines returns the lines printed so far, each checked to be an expiry line.
 func (ts *testServer) lines(t *testing.T) []string {
 	t.Helper()
+	if err := ts.out.flush(); err != nil {
+		t.Fatal(err)
+	}
 	var ids []string
 	for _, l := range strings.SplitAfter(ts.stdout.String(), "\n") {
 		if l == "" {
@@ -178,7 +223,7 @@ func (ts *testServer) lines(t *testing.T) []string {
 
 func TestLogme(t *testing.T) {
 	const idle, tick = 5 * time.Second, 100 * time.Millisecond
-	ts := newTestServer(t, config{idleTimeout: idle, tick: tick})
+	ts := newTestServer(t, testConfig(t, idle, tick))
 	jar := newJar(t)
 	id := ts.logme(t, jar)
 
@@ -217,10 +262,13 @@ func TestLogme(t *testing.T) {
 }
 
 func TestLogout(t *testing.T) {
-	ts := newTestServer(t, config{idleTimeout: 5 * time.Second, tick: 100 * time.Millisecond})
+	ts := newTestServer(t, testConfig(t, 5*time.Second, 100*time.Millisecond))
 	jar := newJar(t)
 	id := ts.logme(t, jar)
-	w := ts.get(jar, "/logout")
+	if w := ts.get(jar, "/logout"); w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "POST" {
+		t.Errorf("GET /logout: %d, Allow %q; want 405, POST", w.Code, w.Header().Get("Allow"))
+	}
+	w := ts.post(jar, "/logout")
 	if want := "Your session " + id + " has ended.\n"; w.Code != http.StatusOK || w.Body.String() != want {
 		t.Errorf("/logout: %d %q, want %q", w.Code, w.Body.String(), want)
 	}
@@ -228,7 +276,7 @@ func TestLogout(t *testing.T) {
 	if l := ts.lines(t); len(l) != 1 || l[0] != id {
 		t.Fatalf("printed %q, want the line for %s", l, id)
 	}
-	if w := ts.get(jar, "/logout"); w.Body.String() != "You have no session.\n" {
+	if w := ts.post(jar, "/logout"); w.Body.String() != "You have no session.\n" {
 		t.Errorf("second /logout: %q", w.Body.String())
 	}
 	if got := ts.logme(t, jar); got == id {
@@ -240,7 +288,9 @@ func TestLogout(t *testing.T) {
 }
 
 func TestPages(t *testing.T) {
-	ts := newTestServer(t, config{idleTimeout: 5 * time.Second, tick: 100 * time.Millisecond, maxSessions: 1})
+	cfg := testConfig(t, 5*time.Second, 100*time.Millisecond)
+	cfg.maxSessions = 1
+	ts := newTestServer(t, cfg)
 	if w := ts.get(nil, "/"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "/logme") ||
 		!strings.Contains(w.Body.String(), "5s") || len(w.Result().Cookies()) != 0 {
 		t.Errorf("/: %d %q", w.Code, w.Body.String())
@@ -250,8 +300,8 @@ func TestPages(t *testing.T) {
 	}
 	ts.logme(t, newJar(t))
 	if w := ts.get(newJar(t), "/logme"); w.Code != http.StatusServiceUnavailable ||
-		!strings.Contains(w.Body.String(), sessions.ErrTooManySessions.Error()) {
-		t.Errorf("/logme beyond -max-sessions: %d %q", w.Code, w.Body.String())
+		!strings.Contains(w.Body.String(), sessions.ErrTooManySessions.Error()) || w.Header().Get("Retry-After") != "1" {
+		t.Errorf("/logme beyond -max-sessions: %d %q %v", w.Code, w.Body.String(), w.Header())
 	}
 	w := ts.get(nil, "/metrics")
 	for _, want := range []string{
@@ -266,6 +316,67 @@ func TestPages(t *testing.T) {
 	}
 	if len(w.Result().Cookies()) != 0 {
 		t.Error("/metrics sets a cookie")
+	}
+
+	// Pages that show a session are never stored by a cache; probes and
+	// scrapes neither touch nor show one.
+	jar := newJar(t)
+	for _, req := range []struct{ method, path string }{{"GET", "/"}, {"GET", "/logme"}, {"POST", "/logme"}, {"POST", "/logout"}} {
+		if w := ts.do(req.method, jar, req.path); w.Header().Get("Cache-Control") != "no-store" {
+			t.Errorf("%s %s: Cache-Control %q", req.method, req.path, w.Header().Values("Cache-Control"))
+		}
+	}
+	for path, want := range map[string]string{"/healthz": "ok\n", "/readyz": "ready\n"} {
+		if w := ts.get(nil, path); w.Code != http.StatusOK || w.Body.String() != want || len(w.Result().Cookies()) != 0 {
+			t.Errorf("%s: %d %q", path, w.Code, w.Body.String())
+		}
+	}
+	ts.stopping.Store(true) // as serve does when a signal comes
+	if w := ts.get(nil, "/readyz"); w.Code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while stopping: %d %q", w.Code, w.Body.String())
+	}
+	if w := ts.get(nil, "/healthz"); w.Code != http.StatusOK {
+		t.Errorf("/healthz while stopping: %d %q", w.Code, w.Body.String())
+	}
+}
+
+// TestEnvironment checks that every flag can come from the environment,
+// and that the command line wins.
+func TestEnvironment(t *testing.T) {
+	env := map[string]string{
+		"SESSIOND_IDLE_TIMEOUT":      "7s",
+		"SESSIOND_TICK":              "20ms",
+		"SESSIOND_MAX_SESSIONS":      "12",
+		"SESSIOND_EVICT":             "true",
+		"SESSIOND_KEEPALIVE_TIMEOUT": "3s",
+		"SESSIOND_LOG_FORMAT":        "json",
+		"SESSIOND_LOG_LEVEL":         "debug",
+		"SESSIOND_ADMIN_ADDR":        "127.0.0.1:9000",
+		"SESSIOND_BEHIND_TLS_PROXY":  "1",
+		"SESSIOND_VERSION":           "true", // not a setting: ignored
+	}
+	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg, err := parseFlags([]string{"-tick", "50ms", "-max-sessions", "0"}, getenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.idleTimeout != 7*time.Second || cfg.tick != 50*time.Millisecond || cfg.maxSessions != 0 || !cfg.evict ||
+		cfg.keepAliveTimeout != 3*time.Second || cfg.logFormat != "json" || cfg.logLevel != slog.LevelDebug ||
+		cfg.adminAddr != "127.0.0.1:9000" || !cfg.behindTLSProxy || cfg.version {
+		t.Errorf("config %+v", cfg)
+	}
+
+	var stderr bytes.Buffer
+	env = map[string]string{"SESSIOND_READ_TIMEOUT": "soon"}
+	if _, err := parseFlags(nil, getenv, &stderr); err != errUsage ||
+		!strings.Contains(stderr.String(), `SESSIOND_READ_TIMEOUT="soon"`) {
+		t.Errorf("bad value in the environment: %v, %q", err, stderr.String())
+	}
+	// The usage names the variables.
+	stderr.Reset()
+	parseFlags([]string{"-h"}, noEnv, &stderr)
+	if !strings.Contains(stderr.String(), "SESSIOND_IDLE_TIMEOUT") {
+		t.Errorf("usage does not mention the environment: %q", stderr.String())
 	}
 }
 
@@ -285,7 +396,7 @@ func (l *notifyListener) Close() error {
 // connection is accepted, the request in flight finishes, the live
 // sessions end and their lines are printed, and the status is 0.
 func TestServeStops(t *testing.T) {
-	ts := newTestServer(t, config{idleTimeout: time.Hour, tick: time.Second})
+	ts := newTestServer(t, testConfig(t, time.Hour, time.Second))
 	jar := newJar(t)
 	id := ts.logme(t, jar)
 
@@ -314,7 +425,7 @@ func TestServeStops(t *testing.T) {
 	defer cancel()
 	status := make(chan int, 1)
 	go func() {
-		st := ts.serve(ctx, nl)
+		st := ts.serve(ctx, nl, nil)
 		stopped.Store(true)
 		status <- st
 	}()
@@ -378,7 +489,7 @@ func TestRun(t *testing.T) {
 	defer cancel()
 	status := make(chan int, 1)
 	go func() {
-		status <- run(ctx, []string{"-addr", "127.0.0.1:0", "-idle-timeout", "1h", "-tick", "10ms"}, stdout, pw)
+		status <- run(ctx, []string{"-addr", "127.0.0.1:0", "-idle-timeout", "1h", "-tick", "10ms", "-log-level", "debug"}, noEnv, stdout, pw)
 		pw.Close()
 	}()
 	addr := make(chan string, 1)
@@ -436,5 +547,171 @@ func TestRun(t *testing.T) {
 }
 
 // listeningRE finds the address in the log line sessiond writes when it
-// starts listening.
-var listeningRE = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:[0-9]+)`)
+// starts listening, in either log format.
+var listeningRE = regexp.MustCompile(`(?:msg=listening addr=|"msg":"listening","addr":")(127\.0\.0\.1:[0-9]+)`)
+
+func TestThrottle(t *testing.T) {
+	start := time.Unix(1e9, 0)
+	th := throttle{every: 10 * time.Second}
+	for i, step := range []struct {
+		at   time.Duration
+		ok   bool
+		held int
+	}{
+		{0, true, 0},
+		{time.Second, false, 0},
+		{9 * time.Second, false, 0},
+		{10 * time.Second, true, 2},
+		{10 * time.Second, false, 0},
+		{time.Hour, true, 1},
+		{time.Hour + 10*time.Second, true, 0},
+	} {
+		held, ok := th.allow(start.Add(step.at))
+		if ok != step.ok || held != step.held {
+			t.Errorf("step %d at %v: allow = %d, %v; want %d, %v", i, step.at, held, ok, step.held, step.ok)
+		}
+	}
+}
+
+// TestRefusalsLogged checks that a flood of refused sessions makes one log
+// line per interval, saying how many were refused meanwhile, and that each
+// refusal is answered with 503 and a Retry-After.
+func TestRefusalsLogged(t *testing.T) {
+	cfg := testConfig(t, 5*time.Second, 100*time.Millisecond)
+	cfg.maxSessions = 1
+	var log lockedBuffer
+	ts := newTestServerLog(t, cfg, &log)
+	now := time.Unix(1e9, 0)
+	ts.now = func() time.Time { return now }
+	ts.logme(t, newJar(t))
+	refuse := func(n int) {
+		for range n {
+			w := ts.get(newJar(t), "/logme")
+			if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+				t.Fatalf("/logme when full: %d %v", w.Code, w.Header())
+			}
+		}
+	}
+	refuse(50)
+	if got := strings.Count(log.String(), "refusing new sessions"); got != 1 {
+		t.Fatalf("%d log lines for 50 refusals in an instant, want 1:\n%s", got, log.String())
+	}
+	now = now.Add(refusalLogInterval)
+	refuse(1)
+	if got := strings.Count(log.String(), "refusing new sessions"); got != 2 ||
+		!strings.Contains(log.String(), "refused_since_last_log=49") {
+		t.Fatalf("after the interval: %d log lines, want 2 counting the 49 held back:\n%s", got, log.String())
+	}
+}
+
+// TestSessionLog checks the log lines of a session's start and end: at
+// debug level, with its tag and never its ID.
+func TestSessionLog(t *testing.T) {
+	var log lockedBuffer
+	ts := newTestServerLog(t, testConfig(t, 5*time.Second, 100*time.Millisecond), &log)
+	jar := newJar(t)
+	text := ts.logme(t, jar)
+	ts.post(jar, "/logout")
+	ts.m.Sweep()
+	id, err := sessions.ParseID(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := sessionTag(id)
+	for _, want := range []string{
+		"level=DEBUG msg=\"session started\" session=" + tag,
+		"level=DEBUG msg=\"session ended\" session=" + tag + " reason=explicit",
+	} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
+		}
+	}
+	if strings.Contains(log.String(), text) {
+		t.Errorf("log has the session's ID:\n%s", log.String())
+	}
+	if len(tag) != 12 || strings.Contains(text, tag) {
+		t.Errorf("tag %q of %s", tag, text)
+	}
+}
+
+// form posts to path as a browser's form does, with jar's cookies, and
+// returns the response.
+func (ts *testServer) form(jar http.CookieJar, path string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, "http://sessiond.test"+path, strings.NewReader(""))
+	r.Header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range jar.Cookies(r.URL) {
+		r.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	ts.h.ServeHTTP(w, r)
+	jar.SetCookies(r.URL, w.Result().Cookies())
+	return w
+}
+
+// TestLandingPage checks the page a browser sees: the visitor's session
+// and its time left, the counts, forms that work without script, and no
+// asset from elsewhere.
+func TestLandingPage(t *testing.T) {
+	ts := newTestServer(t, testConfig(t, 5*time.Second, 100*time.Millisecond))
+	jar := newJar(t)
+	page := func(want ...string) string {
+		t.Helper()
+		w := ts.get(jar, "/")
+		body := w.Body.String()
+		if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "text/html; charset=utf-8" ||
+			w.Header().Get("Cache-Control") != "no-store" {
+			t.Fatalf("GET /: %d %v", w.Code, w.Header())
+		}
+		for _, s := range want {
+			if !strings.Contains(body, s) {
+				t.Errorf("page lacks %q:\n%s", s, body)
+			}
+		}
+		for _, s := range []string{"<script", "src=", `href="http`, `href="//`, "url(", "@import"} {
+			if strings.Contains(body, s) {
+				t.Errorf("page has %q: it must work alone, without script", s)
+			}
+		}
+		return body
+	}
+
+	body := page(`id="no-session"`, `<form method="post" action="/logme">`, `<td id="live">0</td>`,
+		`<td id="limit">1,000,000</td>`, `href="/logme"`, `href="/metrics"`)
+	if strings.Contains(body, `action="/logout"`) {
+		t.Error("page offers to end a session the visitor does not have")
+	}
+	if len(jar.Cookies(httptest.NewRequest("GET", "http://sessiond.test/", nil).URL)) != 0 {
+		t.Error("the page started a session")
+	}
+
+	// The form starts a session and comes back to the page.
+	if w := ts.form(jar, "/logme"); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/" {
+		t.Fatalf("form POST /logme: %d %v", w.Code, w.Header())
+	}
+	ts.clock.Advance(2 * time.Second) // a visit touches it: the full idle timeout is left
+	body = page(`<strong id="time-left">5s</strong>`, `<td id="live">1</td>`, `<td id="started">1</td>`,
+		`<form method="post" action="/logout">`)
+	id := regexp.MustCompile(`<code id="session-id">([A-Za-z0-9_-]{22})</code>`).FindStringSubmatch(body)
+	if id == nil {
+		t.Fatalf("page shows no session ID:\n%s", body)
+	}
+
+	// The form ends it and comes back to the page.
+	if w := ts.form(jar, "/logout"); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/" {
+		t.Fatalf("form POST /logout: %d %v", w.Code, w.Header())
+	}
+	ts.m.Sweep()
+	page(`id="no-session"`, `<td id="live">0</td>`, `<td id="ended-explicit">1</td>`)
+	if l := ts.lines(t); len(l) != 1 || l[0] != id[1] {
+		t.Errorf("printed %q, want the line for %s", l, id[1])
+	}
+}
+
+func TestFormatCount(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 7: "7", 999: "999", 1000: "1,000", 62500: "62,500", 1000000: "1,000,000", 12345678: "12,345,678"} {
+		if got := formatCount(n); got != want {
+			t.Errorf("formatCount(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
