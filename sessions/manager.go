@@ -16,6 +16,7 @@ type Manager struct {
 	cfg       Config
 	idle, abs int64 // Config.IdleTimeout (rounded up to whole ticks) and AbsoluteTimeout, in ns
 	tickNs    int64
+	maxTick   int64 // MaxInt64 / tickNs: ticks beyond it saturate
 	epoch     time.Time // time 0 of the manager's clock (timemodel.go)
 	sysClock  bool      // cfg.Clock is the system clock: read it with time.Since
 	shardMask uint32
@@ -59,6 +60,7 @@ func newManager(cfg Config, newID func() ID, manual bool) (*Manager, error) {
 	m := &Manager{
 		cfg:          cfg,
 		tickNs:       int64(cfg.Tick),
+		maxTick:      math.MaxInt64 / int64(cfg.Tick),
 		idle:         ticks(cfg.IdleTimeout, cfg.Tick) * int64(cfg.Tick),
 		abs:          int64(cfg.AbsoluteTimeout),
 		epoch:        cfg.Clock.Now(),
@@ -306,7 +308,7 @@ func (m *Manager) lookup(id ID, touch bool) (Session, bool) {
 	}
 	if touch {
 		sh.stats.touchHits++
-		if t := m.tickOf(now); t > r.access {
+		if t := m.touchTick(r.access, now); t != r.access {
 			r.access = t // at most once per tick: most touches write nothing
 		}
 	} else {
@@ -420,7 +422,7 @@ func (m *Manager) Renew(id ID) (Session, error) {
 		return Session{}, ErrTooManySessions
 	}
 	nr := nsh.rec(nslot)
-	*nr = record{id: nid, access: max(m.tickOf(now), or.access), idle: or.idle, gen: nr.gen&^stateMask + genStep | stateLive}
+	*nr = record{id: nid, access: m.touchTick(or.access, now), idle: or.idle, gen: nr.gen&^stateMask + genStep | stateLive}
 	*nsh.born(nslot) = *osh.born(slot)
 	if ex := osh.extras[slot]; ex != nil {
 		delete(osh.extras, slot)

@@ -79,9 +79,7 @@ func (s Session) Touch() error {
 		return err
 	}
 	sh.stats.touches++
-	if t := s.m.tickOf(now); t > r.access {
-		r.access = t
-	}
+	r.access = s.m.touchTick(r.access, now)
 	sh.mu.Unlock()
 	return nil
 }

@@ -84,10 +84,7 @@ func (m *Manager) roundUp(t int64) int64 {
 	if t%m.tickNs > 0 {
 		q++
 	}
-	if q > math.MaxInt64/m.tickNs {
-		return math.MaxInt64 / m.tickNs * m.tickNs
-	}
-	return q * m.tickNs
+	return m.tickStart(q)
 }
 
 // tickOf returns the tick that time t falls in: floor(t / Tick).
@@ -99,15 +96,26 @@ func (m *Manager) tickOf(t int64) int64 {
 	return q
 }
 
-// tickStart returns the time tick t begins at (saturating).
+// tickStart returns the time tick t begins at, saturating: a multiply and
+// a compare (maxTick is computed once), since it is on the touch path.
 func (m *Manager) tickStart(t int64) int64 {
-	if t > math.MaxInt64/m.tickNs {
-		return math.MaxInt64 / m.tickNs * m.tickNs
+	if t > m.maxTick {
+		return m.maxTick * m.tickNs
 	}
-	if t < math.MinInt64/m.tickNs {
-		return math.MinInt64 / m.tickNs * m.tickNs
+	if t < -m.maxTick {
+		return -m.maxTick * m.tickNs
 	}
 	return t * m.tickNs
+}
+
+// touchTick returns the tick to store for a touch at now in a record whose
+// stored tick is access: the tick of now, or access if that is not later.
+// It divides only when the tick has changed, at most once per tick.
+func (m *Manager) touchTick(access, now int64) int64 {
+	if now < m.tickStart(access+1) {
+		return access
+	}
+	return max(access, m.tickOf(now))
 }
 
 // addSat adds a non-negative d to t, saturating instead of overflowing.
