@@ -5,20 +5,13 @@ import (
 	"time"
 )
 
-// An ending is a session whose callbacks are to run.
-type ending struct {
-	s      Session
-	reason Reason
-	notify []func(Session, Reason)
-}
-
 // dispatch hands a batch of endings to the workers. The driver waits
 // (wait=true) while the backlog is at Config.QueueLen: backpressure that
 // slows ending, never drops one. Every other caller may be a callback
 // itself, so it never waits, lest the pool deadlock on its own queue.
 func (m *Manager) dispatch(b []ending, wait bool) {
 	if len(b) == 0 {
-		m.freeBatch(b)
+		m.st.release(b)
 		return
 	}
 	if !m.q.push(b, wait) {
@@ -28,6 +21,9 @@ func (m *Manager) dispatch(b []ending, wait bool) {
 		m.q.done(len(b))
 	}
 }
+
+func (m *Manager) dispatchWait(b []ending)   { m.dispatch(b, true) }
+func (m *Manager) dispatchNoWait(b []ending) { m.dispatch(b, false) }
 
 // A job is a batch of endings being run by a worker, and how far it got.
 type job struct {
@@ -67,12 +63,13 @@ func (m *Manager) work(jb *job) {
 	}
 }
 
-// run calls the job's callbacks from where it stands, then frees the
-// sessions' slots.
+// run calls the job's callbacks from where it stands, then has the store
+// free the sessions.
 func (m *Manager) run(jb *job) {
 	b := jb.b
 	for ; jb.i < len(b); jb.i, jb.j = jb.i+1, 0 {
 		e := &b[jb.i]
+		s := m.handle(e.id, e.r)
 		if jb.j == 0 {
 			jb.t0 = time.Now()
 		}
@@ -80,46 +77,14 @@ func (m *Manager) run(jb *job) {
 			k := jb.j
 			jb.j++ // first, so that a Goexit resumes after this callback
 			if k < len(e.notify) {
-				m.call(e.notify[k], e.s, e.reason)
+				m.call(e.notify[k], s, e.reason)
 			} else if m.cfg.OnExpire != nil {
-				m.call(m.cfg.OnExpire, e.s, e.reason)
+				m.call(m.cfg.OnExpire, s, e.reason)
 			}
 		}
 		m.callbackTime.observe(time.Since(jb.t0))
 	}
-	var locked *shard
-	for i := range b {
-		sh := &m.shards[b[i].s.shard]
-		if sh != locked {
-			if locked != nil {
-				locked.mu.Unlock()
-			}
-			sh.mu.Lock()
-			locked = sh
-		}
-		sh.release(b[i].s.slot)
-	}
-	locked.mu.Unlock()
-	m.freeBatch(b)
-}
-
-// newBatch and freeBatch recycle the driver's batches: at millions of
-// endings a second they would be most of what the driver allocates, and a
-// GC assist taken while a shard is locked lengthens the hold.
-func (m *Manager) newBatch() []ending {
-	if p, ok := m.batches.Get().(*[]ending); ok {
-		return (*p)[:0]
-	}
-	return make([]ending, 0, sweepBatch)
-}
-
-func (m *Manager) freeBatch(b []ending) {
-	if cap(b) < sweepBatch {
-		return
-	}
-	clear(b) // drop the callbacks and handles it refers to
-	b = b[:0]
-	m.batches.Put(&b)
+	m.st.release(b)
 }
 
 // call runs one callback, recovering and counting a panic so that the

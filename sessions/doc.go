@@ -20,7 +20,7 @@
 // and callbacks live beside the arena, only for sessions that have them. A
 // Session is a handle (shard, slot, generation, ID), not a pointer.
 //
-// A touch does not move the session in the wheel: it stores the time of
+// A touch does not move the session in the wheel: it stores the tick of
 // the touch in the record. When the session's wheel entry comes due, the
 // driver goroutine looks at the session's real end and either ends it or
 // files it again, so a session is re-filed about once per idle period
@@ -49,10 +49,15 @@
 //
 // # Seams
 //
-// Everything that knows how sessions are stored is in the shard type
-// (table.go) and the few Manager methods that lock a shard; the driver only
-// asks a shard for what is due at a tick. A backend that keeps deadlines in a
-// shared store (Redis, so that several processes share sessions and claim
-// each expiry once) would replace the shard and that question, and keep the
-// handles, callbacks, workers, stats and clock as they are.
+// The manager keeps its sessions in a store, behind a small unexported
+// interface (store.go): create, look up and touch, end exactly once (the
+// claim), renew, end what is due in bounded batches, release after the
+// callbacks, range, stats, and the per-session reads and writes behind a
+// handle. A Session holds an opaque reference that only its store
+// interprets. The in-memory store is memstore.go over the sharded table of
+// table.go; the time model all stores share is timemodel.go. A store shared
+// by several processes (Redis, so that each expiry is claimed once) is a
+// second implementation of the same interface; the IDs, the bound on live
+// sessions, the driver's schedule, the callback pool and the stats stay in
+// the manager.
 package sessions

@@ -18,16 +18,16 @@ func TestHandleGenerationWrap(t *testing.T) {
 	old.Expire()
 	m.Sweep()
 	fresh, _ := m.Create()
-	if fresh.slot != old.slot {
-		t.Fatalf("the free list did not reuse the slot: %d, %d", fresh.slot, old.slot)
+	if fresh.ref.slot != old.ref.slot {
+		t.Fatalf("the free list did not reuse the slot: %d, %d", fresh.ref.slot, old.ref.slot)
 	}
 	if err := fresh.Set("k", "fresh"); err != nil {
 		t.Fatal(err)
 	}
-	sh := &m.shards[fresh.shard]
+	sh := &m.st.(*memStore).shards[fresh.ref.part]
 	sh.mu.Lock()
-	r := sh.rec(fresh.slot)
-	r.gen = old.gen | r.gen&stateMask // as if the generation had wrapped round
+	r := sh.rec(fresh.ref.slot)
+	r.gen = old.ref.gen | r.gen&stateMask // as if the generation had wrapped round
 	sh.mu.Unlock()
 	if v, err := old.Get("k"); !errors.Is(err, ErrEnded) {
 		t.Fatalf("stale handle with a wrapped generation: Get = %v, %v", v, err)

@@ -3,8 +3,8 @@ package sessions
 import "time"
 
 // A Session is a handle to a session: a small value (the manager, the ID and
-// the session's place in the table), not a pointer to it, so that millions of
-// idle sessions cost the garbage collector nothing. Copy it freely.
+// the session's place in its store), not a pointer to it, so that millions
+// of idle sessions cost the garbage collector nothing. Copy it freely.
 //
 // Once the session has ended, or has been renewed under another ID, its
 // methods report ErrEnded (or zero values); a handle never reaches another
@@ -12,11 +12,9 @@ import "time"
 // callbacks run, its values and times can still be read, but not changed.
 // The zero Session is a handle to no session.
 type Session struct {
-	m     *Manager
-	id    ID
-	slot  uint32
-	gen   uint32
-	shard uint16
+	m   *Manager
+	id  ID
+	ref ref
 }
 
 // ID returns the session's ID.
@@ -25,63 +23,26 @@ func (s Session) ID() ID { return s.id }
 // String returns the session's ID in text form.
 func (s Session) String() string { return s.id.String() }
 
-// lock locks the session's shard and returns its record and the time if
-// the handle still names the session: live (and not past its end) when live
-// is true, or live or ending otherwise. On error nothing is left locked.
-func (s Session) lock(live bool) (*shard, *record, int64, error) {
-	if s.m == nil {
-		return nil, nil, 0, ErrEnded
+// changeErr is the error of a method that changes a session that is gone:
+// ErrClosed once the manager is closed, ErrEnded otherwise.
+func (s Session) changeErr(err error) error {
+	if err == ErrEnded && s.m.closed.Load() {
+		return ErrClosed
 	}
-	sh := &s.m.shards[s.shard]
-	sh.mu.Lock()
-	r := sh.rec(s.slot)
-	// The generation tells a reused slot apart; the ID as well, since a
-	// slot reused 2^30 times wraps the generation.
-	if r.gen&^stateMask == s.gen && r.id == s.id {
-		switch r.gen & stateMask {
-		case stateEnding:
-			if !live {
-				return sh, r, 0, nil
-			}
-		case stateLive:
-			if !live {
-				return sh, r, 0, nil
-			}
-			now := s.m.now()
-			if gone, _ := s.m.expired(sh, s.slot, r, now); !gone {
-				return sh, r, now, nil
-			}
-		}
-	}
-	sh.mu.Unlock()
-	if live && s.m.closed.Load() {
-		return nil, nil, 0, ErrClosed
-	}
-	return nil, nil, 0, ErrEnded
+	return err
 }
 
 // Alive reports whether the session is alive: not ended and not past its
 // deadline.
-func (s Session) Alive() bool {
-	sh, _, _, err := s.lock(true)
-	if err != nil {
-		return false
-	}
-	sh.mu.Unlock()
-	return true
-}
+func (s Session) Alive() bool { return s.m != nil && s.m.st.alive(s.id, s.ref) }
 
 // Touch keeps the session alive: its idle deadline moves to its idle timeout
 // from now.
 func (s Session) Touch() error {
-	sh, r, now, err := s.lock(true)
-	if err != nil {
-		return err
+	if s.m == nil {
+		return ErrEnded
 	}
-	sh.stats.touches++
-	r.access = s.m.touchTick(r.access, now)
-	sh.mu.Unlock()
-	return nil
+	return s.changeErr(s.m.st.touch(s.id, s.ref))
 }
 
 // Expire ends the session now with reason Explicit (a logout); its
@@ -89,12 +50,14 @@ func (s Session) Touch() error {
 // that has already ended, or whose deadline has passed, is left to the
 // driver and Expire reports ErrEnded.
 func (s Session) Expire() error {
-	sh, _, now, err := s.lock(true)
-	if err != nil {
-		return err
+	if s.m == nil {
+		return ErrEnded
 	}
-	b, _ := s.m.endBy(sh, s.slot, -1, Explicit, now, nil, false)
-	sh.mu.Unlock()
+	b, err := s.m.st.expireRef(s.id, s.ref, nil)
+	if err != nil {
+		return s.changeErr(err)
+	}
+	s.m.live.Add(-1)
 	s.m.dispatch(b, false)
 	return nil
 }
@@ -102,65 +65,45 @@ func (s Session) Expire() error {
 // Get returns the value stored under key, ErrNoValue if there is none, or
 // ErrEnded. It works in the session's expiry callbacks too.
 func (s Session) Get(key string) (any, error) {
-	sh, _, _, err := s.lock(false)
-	if err != nil {
-		return nil, err
+	if s.m == nil {
+		return nil, ErrEnded
 	}
-	defer sh.mu.Unlock()
-	if ex := sh.extra(s.slot, false); ex != nil {
-		if v, ok := ex.values[key]; ok {
-			return v, nil
-		}
-	}
-	return nil, ErrNoValue
+	return s.m.st.value(s.id, s.ref, key)
 }
 
 // Set stores value under key. Values live in memory with the session and
 // are dropped when it ends, after its callbacks have run.
 func (s Session) Set(key string, value any) error {
-	sh, _, _, err := s.lock(true)
-	if err != nil {
-		return err
+	if s.m == nil {
+		return ErrEnded
 	}
-	ex := sh.extra(s.slot, true)
-	if ex.values == nil {
-		ex.values = map[string]any{}
-	}
-	ex.values[key] = value
-	sh.mu.Unlock()
-	return nil
+	return s.changeErr(s.m.st.setValue(s.id, s.ref, key, value))
 }
 
 // Delete removes the value under key, if any.
 func (s Session) Delete(key string) error {
-	sh, _, _, err := s.lock(true)
-	if err != nil {
-		return err
+	if s.m == nil {
+		return ErrEnded
 	}
-	if ex := sh.extra(s.slot, false); ex != nil {
-		delete(ex.values, key)
-	}
-	sh.mu.Unlock()
-	return nil
+	return s.changeErr(s.m.st.deleteValue(s.id, s.ref, key))
 }
 
 // NotifyOnExpire registers f to be called once when the session ends, for
 // whatever reason, including Expire (Twisted's notifyOnExpire). Callbacks
 // run in registration order, then Config.OnExpire, on the manager's worker
 // pool with no engine lock held; they may call any method of the manager.
-// A callback that panics is recovered and counted, and the others still
-// run. A nil f is ignored.
+// A callback that panics (or calls runtime.Goexit) is counted in
+// Stats.CallbackPanics, and the others still run. A nil f is ignored.
+//
+// Each session that has a callback of its own keeps it in memory beside
+// its record (about 80 bytes more, and a pointer the garbage collector
+// scans); when every session's callback does the same, Config.OnExpire is
+// the cheap way.
 func (s Session) NotifyOnExpire(f func(Session, Reason)) error {
-	sh, _, _, err := s.lock(true)
-	if err != nil {
-		return err
+	if s.m == nil {
+		return ErrEnded
 	}
-	if f != nil {
-		ex := sh.extra(s.slot, true)
-		ex.notify = append(ex.notify, f)
-	}
-	sh.mu.Unlock()
-	return nil
+	return s.changeErr(s.m.st.notify(s.id, s.ref, f))
 }
 
 // SetIdleTimeout gives the session its own idle timeout, overriding
@@ -177,68 +120,58 @@ func (s Session) SetIdleTimeout(d time.Duration) error {
 	if !validTimeout(d, t) {
 		return ErrInvalidTimeout
 	}
-	sh, r, _, err := s.lock(true)
-	if err != nil {
-		return err
-	}
-	r.idle = uint32(ticks(d, t))
-	// A later end is found lazily when the wheel entry comes due; an
-	// earlier one must move the entry.
-	end, _ := s.m.endOf(sh, s.slot, r)
-	if filed, ok := sh.wheel.When(s.slot); ok && end/s.m.tickNs < filed {
-		s.m.file(sh, s.slot, end)
-	}
-	sh.mu.Unlock()
-	return nil
+	return s.changeErr(s.m.st.setIdle(s.id, s.ref, uint32(ticks(d, t))))
 }
 
 // IdleTimeout returns the session's idle timeout (its own, or the
 // manager's), rounded up to whole ticks, or 0 if it has ended.
 func (s Session) IdleTimeout() time.Duration {
-	sh, r, _, err := s.lock(false)
-	if err != nil {
+	if s.m == nil {
 		return 0
 	}
-	defer sh.mu.Unlock()
-	if r.idle != 0 {
-		return time.Duration(r.idle) * s.m.cfg.Tick
-	}
-	return time.Duration(s.m.idle)
+	d, _ := s.m.st.idleTimeout(s.id, s.ref)
+	return d
 }
 
 // CreatedAt returns when the session was created, or the zero time if it
 // has ended.
 func (s Session) CreatedAt() time.Time {
-	return s.times(func(sh *shard, r *record) int64 { return *sh.born(s.slot) })
+	created, _, _, ok := s.times()
+	if !ok {
+		return time.Time{}
+	}
+	return s.m.tm.timeAt(created)
 }
 
 // LastAccess returns the start of the tick in which the session was last
 // touched (or created): never after the touch, at most a tick before it. It
 // is the zero time if the session has ended.
 func (s Session) LastAccess() time.Time {
-	return s.times(func(_ *shard, r *record) int64 { return s.m.tickStart(r.access) })
+	_, access, _, ok := s.times()
+	if !ok {
+		return time.Time{}
+	}
+	return s.m.tm.timeAt(access)
 }
 
 // Deadline returns when the session ends unless touched again: the earlier
 // of the end of the tick of its last touch plus its idle timeout, and its
 // creation plus Config.AbsoluteTimeout rounded up to a whole tick; so
-// between 0 and 1 tick after its timeout has passed.
-// The session is alive exactly until then: lookups find it before its
-// Deadline and never at or after it. It is the zero time if the session has
-// ended.
+// between 0 and 1 tick after its timeout has passed. The session is alive
+// exactly until then: lookups find it before its Deadline and never at or
+// after it. It is the zero time if the session has ended.
 func (s Session) Deadline() time.Time {
-	return s.times(func(sh *shard, r *record) int64 {
-		end, _ := s.m.endOf(sh, s.slot, r)
-		return end
-	})
-}
-
-func (s Session) times(f func(*shard, *record) int64) time.Time {
-	sh, r, _, err := s.lock(false)
-	if err != nil {
+	_, _, end, ok := s.times()
+	if !ok {
 		return time.Time{}
 	}
-	t := f(sh, r)
-	sh.mu.Unlock()
-	return s.m.timeAt(t)
+	return s.m.tm.timeAt(end)
+}
+
+func (s Session) times() (created, access, end int64, ok bool) {
+	if s.m == nil {
+		return 0, 0, 0, false
+	}
+	created, access, end, err := s.m.st.times(s.id, s.ref)
+	return created, access, end, err == nil
 }

@@ -83,7 +83,7 @@ type shardData struct { // see shard
 	count  int
 	used   uint32 // slots handed out so far
 	free   uint32 // first free slot + 1; 0: none
-	num    uint16 // this shard's index in Manager.shards
+	num    uint16 // this shard's index in memStore.shards
 	wheel  wheel.Wheel
 	extras map[uint32]*extra
 

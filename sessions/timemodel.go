@@ -44,53 +44,72 @@ import (
 // (time.Since of a monotonic epoch), taken under the shard lock so that
 // touches of one session are ordered with each other and with its ending.
 
-// now returns the manager's time: nanoseconds since its epoch.
-func (m *Manager) now() int64 {
-	if m.sysClock {
-		return int64(time.Since(m.epoch))
-	}
-	return int64(m.cfg.Clock.Now().Sub(m.epoch))
+// A timeModel is the manager's clock and the arithmetic above; the
+// manager and its store share one.
+type timeModel struct {
+	clock   Clock
+	sys     bool      // clock is the system clock: read it with time.Since
+	epoch   time.Time // time 0
+	tick    int64     // Config.Tick in ns
+	maxTick int64     // MaxInt64 / tick: ticks beyond it saturate
+	idle    int64     // Config.IdleTimeout rounded up to whole ticks, in ns
+	abs     int64     // Config.AbsoluteTimeout in ns; 0: none
 }
 
-// timeAt converts a manager time back to a time.Time.
-func (m *Manager) timeAt(ns int64) time.Time { return m.epoch.Add(time.Duration(ns)) }
-
-// endOf returns when the session in slot ends (a multiple of the tick) and
-// why, as it stands: a touch moves it later.
-func (m *Manager) endOf(sh *shard, slot uint32, r *record) (end int64, why Reason) {
-	idle := m.idle
-	if r.idle != 0 {
-		idle = int64(r.idle) * m.tickNs
+func newTimeModel(cfg Config) *timeModel {
+	tm := &timeModel{
+		clock:   cfg.Clock,
+		epoch:   cfg.Clock.Now(),
+		tick:    int64(cfg.Tick),
+		maxTick: math.MaxInt64 / int64(cfg.Tick),
+		idle:    ticks(cfg.IdleTimeout, cfg.Tick) * int64(cfg.Tick),
+		abs:     int64(cfg.AbsoluteTimeout),
 	}
-	end, why = addSat(m.tickStart(r.access+1), idle), Idle
-	if m.abs > 0 {
-		if a := m.roundUp(addSat(*sh.born(slot), m.abs)); a <= end {
+	_, tm.sys = cfg.Clock.(systemClock)
+	return tm
+}
+
+// now returns the time: nanoseconds since the epoch.
+func (tm *timeModel) now() int64 {
+	if tm.sys {
+		return int64(time.Since(tm.epoch))
+	}
+	return int64(tm.clock.Now().Sub(tm.epoch))
+}
+
+// timeAt converts a time back to a time.Time.
+func (tm *timeModel) timeAt(ns int64) time.Time { return tm.epoch.Add(time.Duration(ns)) }
+
+// endsAt returns when a session ends (a multiple of the tick) and why, given
+// the tick of its last touch, the time of its creation and its own idle
+// timeout in ticks (0: the manager's). A touch moves it later.
+func (tm *timeModel) endsAt(access, born int64, ownIdle uint32) (end int64, why Reason) {
+	idle := tm.idle
+	if ownIdle != 0 {
+		idle = int64(ownIdle) * tm.tick
+	}
+	end, why = addSat(tm.tickStart(access+1), idle), Idle
+	if tm.abs > 0 {
+		if a := tm.roundUp(addSat(born, tm.abs)); a <= end {
 			end, why = a, Absolute
 		}
 	}
 	return end, why
 }
 
-// expired reports whether the session in slot has ended by time now, and
-// why it ends.
-func (m *Manager) expired(sh *shard, slot uint32, r *record, now int64) (bool, Reason) {
-	end, why := m.endOf(sh, slot, r)
-	return now >= end, why
-}
-
 // roundUp rounds t up to a multiple of the tick (saturating).
-func (m *Manager) roundUp(t int64) int64 {
-	q := t / m.tickNs
-	if t%m.tickNs > 0 {
+func (tm *timeModel) roundUp(t int64) int64 {
+	q := t / tm.tick
+	if t%tm.tick > 0 {
 		q++
 	}
-	return m.tickStart(q)
+	return tm.tickStart(q)
 }
 
 // tickOf returns the tick that time t falls in: floor(t / Tick).
-func (m *Manager) tickOf(t int64) int64 {
-	q := t / m.tickNs
-	if t%m.tickNs < 0 {
+func (tm *timeModel) tickOf(t int64) int64 {
+	q := t / tm.tick
+	if t%tm.tick < 0 {
 		q--
 	}
 	return q
@@ -98,24 +117,24 @@ func (m *Manager) tickOf(t int64) int64 {
 
 // tickStart returns the time tick t begins at, saturating: a multiply and
 // a compare (maxTick is computed once), since it is on the touch path.
-func (m *Manager) tickStart(t int64) int64 {
-	if t > m.maxTick {
-		return m.maxTick * m.tickNs
+func (tm *timeModel) tickStart(t int64) int64 {
+	if t > tm.maxTick {
+		return tm.maxTick * tm.tick
 	}
-	if t < -m.maxTick {
-		return -m.maxTick * m.tickNs
+	if t < -tm.maxTick {
+		return -tm.maxTick * tm.tick
 	}
-	return t * m.tickNs
+	return t * tm.tick
 }
 
 // touchTick returns the tick to store for a touch at now in a record whose
 // stored tick is access: the tick of now, or access if that is not later.
 // It divides only when the tick has changed, at most once per tick.
-func (m *Manager) touchTick(access, now int64) int64 {
-	if now < m.tickStart(access+1) {
+func (tm *timeModel) touchTick(access, now int64) int64 {
+	if now < tm.tickStart(access+1) {
 		return access
 	}
-	return max(access, m.tickOf(now))
+	return max(access, tm.tickOf(now))
 }
 
 // addSat adds a non-negative d to t, saturating instead of overflowing.
