@@ -30,9 +30,9 @@
 //		refuse new sessions beyond n live ones (default 1000000, about
 //		62 MB; 0: no limit), with 503 and a Retry-After
 //	-evict
-//		when -max-sessions are live, end one of the least recently used
-//		sessions to make room for a new one (its line is printed), instead
-//		of refusing it
+//		when -max-sessions are live, end the least recently used session
+//		(the one that would end soonest) to make room for a new one (its
+//		line is printed), instead of refusing it
 //	-read-header-timeout, -read-timeout duration
 //		close a connection whose request header (default 5s), or whole
 //		request with its body (default 10s), takes longer than this

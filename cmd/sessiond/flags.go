@@ -91,7 +91,7 @@ func parseFlags(args []string, getenv func(string) (string, bool), stderr io.Wri
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", 5*time.Second, "end a session after this long without a visit")
 	fs.DurationVar(&cfg.tick, "tick", 100*time.Millisecond, "granularity of the session clock")
 	fs.IntVar(&cfg.maxSessions, "max-sessions", defaultMaxSessions, "refuse new sessions beyond `n` live ones, about 62 bytes each (0: no limit)")
-	fs.BoolVar(&cfg.evict, "evict", false, "when -max-sessions are live, end the least recently used session of a few to make room for a new one, instead of refusing it")
+	fs.BoolVar(&cfg.evict, "evict", false, "when -max-sessions are live, end the least recently used session (the one that would end soonest) to make room for a new one, instead of refusing it")
 	fs.IntVar(&cfg.preload, "preload", 0, "start `n` sessions before serving (for load and shutdown tests)")
 	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 5*time.Second, "close a connection whose request header takes longer than this")
 	fs.DurationVar(&cfg.readTimeout, "read-timeout", 10*time.Second, "close a connection whose request, body included, takes longer than this")
