@@ -22,9 +22,6 @@ func (m *Manager) dispatch(b []ending, wait bool) {
 	}
 }
 
-func (m *Manager) dispatchWait(b []ending)   { m.dispatch(b, true) }
-func (m *Manager) dispatchNoWait(b []ending) { m.dispatch(b, false) }
-
 // A job is a batch of endings being run by a worker, and how far it got.
 type job struct {
 	b  []ending

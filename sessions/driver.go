@@ -89,9 +89,10 @@ func (m *Manager) sweep() int {
 	if m.closed.Load() {
 		return 0 // Close ends the rest
 	}
-	n := m.st.sweep(m.dispatchWait, m.stop)
-	m.live.Add(-int64(n))
-	return n
+	return m.st.sweep(func(b []ending, n int) {
+		m.live.Add(-int64(n))
+		m.dispatch(b, true)
+	}, m.stop)
 }
 
 // Close stops the driver and ends every session still alive with reason
@@ -118,8 +119,10 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.driver.Wait()
 
 	m.sweepMu.Lock()
-	ended, discarded := m.st.shutdown(m.cfg.DiscardOnClose, m.dispatchNoWait)
-	m.live.Add(-int64(ended + discarded))
+	m.st.shutdown(m.cfg.DiscardOnClose, func(b []ending, n int) {
+		m.live.Add(-int64(n))
+		m.dispatch(b, false)
+	})
 	m.sweepMu.Unlock()
 	m.q.close()
 

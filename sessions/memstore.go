@@ -288,7 +288,7 @@ func (st *memStore) firstEnd(sh *shard) (slot uint32, tick int64, ok bool) {
 	}
 }
 
-func (st *memStore) sweep(emit func([]ending), stop <-chan struct{}) int {
+func (st *memStore) sweep(emit func([]ending, int), stop <-chan struct{}) int {
 	t := st.tm.tickOf(st.tm.now())
 	n := 0
 	for i := range st.shards {
@@ -308,10 +308,10 @@ func (st *memStore) sweep(emit func([]ending), stop <-chan struct{}) int {
 // touched since it was filed is filed again at its real end, which is after
 // tick t (timemodel.go), so the loop ends. It reports false if it stopped
 // early because stop was closed.
-func (st *memStore) sweepShard(sh *shard, t int64, emit func([]ending), stop <-chan struct{}) (int, bool) {
+func (st *memStore) sweepShard(sh *shard, t int64, emit func([]ending, int), stop <-chan struct{}) (int, bool) {
 	ended := 0
 	for {
-		b := st.newBatch()
+		b, n := st.newBatch(), 0
 		sh.mu.Lock()
 		start := time.Now()
 		now := st.tm.now() // under the lock: after every touch it orders before
@@ -333,14 +333,15 @@ func (st *memStore) sweepShard(sh *shard, t int64, emit func([]ending), stop <-c
 			}
 			st.lateness.observe(time.Duration(now - end))
 			b = st.retire(sh, slot, -1, why, now, b)
-			ended++
+			n++
 		}
 		if !more {
 			sh.settle()
 		}
 		st.maxHold.observe(time.Since(start))
 		sh.mu.Unlock()
-		emit(b)
+		ended += n
+		emit(b, n)
 		if !more {
 			return ended, true
 		}
@@ -365,7 +366,7 @@ func (st *memStore) next() int64 {
 	return next
 }
 
-func (st *memStore) shutdown(discard bool, emit func([]ending)) (ended, discarded int) {
+func (st *memStore) shutdown(discard bool, emit func([]ending, int)) {
 	// From here create and renew fail: they check closed under the shard
 	// lock, and the loop below takes every shard's lock after this store.
 	st.closed.Store(true)
@@ -373,9 +374,10 @@ func (st *memStore) shutdown(discard bool, emit func([]ending)) (ended, discarde
 		sh := &st.shards[i]
 		for slot := uint32(0); ; {
 			var b []ending
+			n := 0
 			sh.mu.Lock()
 			now := st.tm.now()
-			for n := 0; slot < sh.used && n < sweepBatch; slot++ {
+			for ; slot < sh.used && n < sweepBatch; slot++ {
 				r := sh.rec(slot)
 				if r.gen&stateMask != stateLive {
 					continue
@@ -386,21 +388,18 @@ func (st *memStore) shutdown(discard bool, emit func([]ending)) (ended, discarde
 					sh.unindexSlot(r.id, slot, -1)
 					sh.stats.discarded++
 					sh.release(slot)
-					discarded++
 					continue
 				}
 				b, _ = st.terminate(sh, slot, -1, Shutdown, now, b)
-				ended++
 			}
 			last := slot >= sh.used
 			sh.mu.Unlock()
-			emit(b)
+			emit(b, n)
 			if last {
 				break
 			}
 		}
 	}
-	return ended, discarded
 }
 
 func (st *memStore) release(b []ending) {

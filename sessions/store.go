@@ -34,17 +34,18 @@ type store interface {
 	// reason it expired for) without giving its place in the live count
 	// back: the caller takes it. ok is false if there is no session.
 	evict(b []ending) (_ []ending, ok bool)
-	// sweep ends every session due by now, handing the endings to emit in
-	// bounded batches (emit may block: backpressure), and returns how many
-	// sessions it ended. It returns early, with work left, once stop is
-	// closed.
-	sweep(emit func([]ending), stop <-chan struct{}) (ended int)
+	// sweep ends every session due by now, handing each bounded batch of
+	// endings to emit with the number of sessions the batch ended (emit may
+	// block: backpressure), and returns how many it ended in all. It
+	// returns early, with work left, once stop is closed.
+	sweep(emit func(b []ending, ended int), stop <-chan struct{}) (ended int)
 	// next returns a tick at or before which something may be due, or
 	// MaxInt64 if nothing is filed.
 	next() int64
 	// shutdown ends every live session with reason Shutdown (or the reason
-	// it expired for), or drops it without an ending if discard is set.
-	shutdown(discard bool, emit func([]ending)) (ended, discarded int)
+	// it expired for), or drops it without an ending if discard is set,
+	// handing batches to emit as sweep does (ended counts both).
+	shutdown(discard bool, emit func(b []ending, ended int))
 	// release frees the sessions of a batch whose callbacks have run.
 	release(b []ending)
 	// each calls f for each live session until f returns false, holding no
