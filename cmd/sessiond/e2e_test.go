@@ -187,25 +187,28 @@ func (p *process) newVisitor() *visitor {
 func (v *visitor) get(path string) (body string, sent, received time.Time) {
 	v.p.t.Helper()
 	sent = time.Now()
-	resp, err := v.client.Get(v.p.base + path)
-	if err != nil {
-		v.p.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		v.p.t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		v.p.t.Fatalf("GET %s: %s %q", path, resp.Status, b)
-	}
-	return string(b), sent, time.Now()
+	body = v.do(http.MethodGet, path)
+	return body, sent, time.Now()
 }
 
 // post posts an empty form to path and returns the body.
 func (v *visitor) post(path string) string {
 	v.p.t.Helper()
-	resp, err := v.client.Post(v.p.base+path, "application/x-www-form-urlencoded", nil)
+	return v.do(http.MethodPost, path)
+}
+
+// do sends a request without a body (an empty form for a POST) and returns
+// the body of its 200 response.
+func (v *visitor) do(method, path string) string {
+	v.p.t.Helper()
+	req, err := http.NewRequest(method, v.p.base+path, nil)
+	if err != nil {
+		v.p.t.Fatal(err)
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := v.client.Do(req)
 	if err != nil {
 		v.p.t.Fatal(err)
 	}
@@ -215,7 +218,7 @@ func (v *visitor) post(path string) string {
 		v.p.t.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		v.p.t.Fatalf("POST %s: %s %q", path, resp.Status, b)
+		v.p.t.Fatalf("%s %s: %s %q", method, path, resp.Status, b)
 	}
 	return string(b)
 }
