@@ -3,6 +3,7 @@ package sessions_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -379,4 +380,84 @@ func TestExpireOwnerRacingRenew(t *testing.T) {
 		}
 		m.Close(context.Background())
 	}
+}
+
+// Logins, renewals, logouts everywhere, listings and the driver at once,
+// under MaxPerOwner: no deadlock between the locks they take, no owner ever
+// lists more than the limit, every session ends at most once, and at the
+// end the index agrees with itself and the counts add up.
+func TestOwnersConcurrent(t *testing.T) {
+	const limit = 3
+	m, clk, log := newManager(t, sessions.Config{IdleTimeout: 2 * time.Second, Tick: 100 * time.Millisecond,
+		Shards: 4, MaxPerOwner: limit})
+	owners := []string{"alice", "bob", "carol"}
+	var wg sync.WaitGroup
+	var expired [4]int
+	for g := range 4 {
+		wg.Go(func() {
+			var mine []sessions.ID
+			for i := range 3000 {
+				o := owners[(g+i)%len(owners)]
+				switch i % 7 {
+				case 0, 1, 2:
+					s, err := m.Create()
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if err := s.SetOwner(o); err != nil && !errors.Is(err, sessions.ErrEnded) {
+						t.Error(err)
+						return
+					}
+					mine = append(mine, s.ID())
+				case 3, 4:
+					if len(mine) > 0 {
+						if r, err := m.Renew(mine[len(mine)-1]); err == nil {
+							mine[len(mine)-1] = r.ID()
+						}
+					}
+				case 5:
+					if n := len(m.Owned(o)); n > limit {
+						t.Errorf("%s lists %d sessions, over the limit %d", o, n, limit)
+					}
+				case 6:
+					if i%5 == 0 {
+						expired[g] += m.ExpireOwner(o)
+					}
+				}
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for moving := true; moving; {
+		select {
+		case <-done:
+			moving = false
+		default:
+			clk.Advance(20 * time.Millisecond) // the driver ends what is due
+			runtime.Gosched()
+		}
+	}
+	m.Sweep()
+	checkIndex(t, m)
+	st := m.Stats()
+	var ended uint64
+	for _, n := range st.Ended {
+		ended += n
+	}
+	if st.Created != uint64(st.Active)+ended || uint64(log.count()) != ended {
+		t.Fatalf("created %d, active %d, ended %d, callbacks %d", st.Created, st.Active, ended, log.count())
+	}
+	if st.OwnedSessions > len(owners)*limit || st.OwnerEvictions == 0 {
+		t.Fatalf("%d owned sessions, %d owner evictions: the test checked nothing", st.OwnedSessions, st.OwnerEvictions)
+	}
+	for _, o := range owners {
+		m.ExpireOwner(o)
+	}
+	m.Sweep()
+	if idx := checkIndex(t, m); len(idx) != 0 {
+		t.Fatalf("index after expiring every owner: %v", idx)
+	}
+	t.Logf("%d created, %d evicted for owners, %d expired by ExpireOwner", st.Created, st.OwnerEvictions, expired[0]+expired[1]+expired[2]+expired[3])
 }
