@@ -185,8 +185,8 @@ func (s *shardSet) each(f func(i uint16)) {
 // it is not negative, in index order, then own.mu, and returns owner's set
 // (nil if it has none) and the shards it locked, for unlockOwner. With
 // these locks held the set cannot change (see the top of this file).
-func (st *memStore) lockOwner(owner string, also int) (*ownerSet, *shardSet) {
-	want := new(shardSet)
+func (st *memStore) lockOwner(owner string, also int) (*ownerSet, shardSet) {
+	var want shardSet
 	if also >= 0 {
 		want.add(uint16(also))
 	}
@@ -198,7 +198,7 @@ func (st *memStore) lockOwner(owner string, also int) (*ownerSet, *shardSet) {
 	}
 	st.own.mu.Unlock()
 	for {
-		locked := *want
+		locked := want
 		locked.each(func(i uint16) { st.shards[i].mu.Lock() })
 		st.own.mu.Lock()
 		set := st.own.owners[owner]
@@ -212,7 +212,7 @@ func (st *memStore) lockOwner(owner string, also int) (*ownerSet, *shardSet) {
 			}
 		}
 		if complete {
-			return set, &locked
+			return set, locked
 		}
 		// A Renew moved a session to a shard not locked: again with it.
 		// want only grows, so this ends.
@@ -222,7 +222,7 @@ func (st *memStore) lockOwner(owner string, also int) (*ownerSet, *shardSet) {
 }
 
 // unlockOwner undoes lockOwner.
-func (st *memStore) unlockOwner(locked *shardSet) {
+func (st *memStore) unlockOwner(locked shardSet) {
 	st.own.mu.Unlock()
 	locked.each(func(i uint16) { st.shards[i].mu.Unlock() })
 }
