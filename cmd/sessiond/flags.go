@@ -21,9 +21,9 @@ import (
 // timeout, and a client that drops its cookies can fill the heap.
 const defaultMaxSessions = 1_000_000
 
-// maxBodyBytes is the largest request body accepted. No route reads a body
-// (the page's forms post none), so a bigger one is refused at once rather
-// than read, however slowly it comes.
+// maxBodyBytes is the largest request body accepted. Only /login reads a
+// body (a user name), so a bigger one is refused at once rather than read,
+// however slowly it comes.
 const maxBodyBytes = 4 << 10
 
 // refusalLogInterval is the least time between two log lines about
