@@ -459,7 +459,7 @@ func (o *ownerIndex) addStats(out *Stats) {
 // Stats.OwnerEvictions), or, under Config.RefuseOverMaxPerOwner, SetOwner
 // fails with ErrOwnerLimit and the session keeps the owner it had.
 //
-// An owned session costs about 100 bytes more than one without (see the
+// An owned session costs about 120 bytes more than one without (see the
 // README); sessions without an owner cost nothing.
 func (s Session) SetOwner(owner string) error {
 	if s.m == nil {
