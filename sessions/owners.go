@@ -3,6 +3,7 @@ package sessions
 import (
 	"bytes"
 	"cmp"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -172,11 +173,9 @@ func (s *shardSet) has(i uint16) bool { return s[i/64]&(1<<(i%64)) != 0 }
 
 // each calls f for each shard in s, in index order.
 func (s *shardSet) each(f func(i uint16)) {
-	for w := range s {
-		for b := uint16(0); b < 64; b++ {
-			if s[w]&(1<<b) != 0 {
-				f(uint16(w)*64 + b)
-			}
+	for w, bs := range s {
+		for ; bs != 0; bs &= bs - 1 {
+			f(uint16(w*64 + bits.TrailingZeros64(bs)))
 		}
 	}
 }
@@ -472,7 +471,9 @@ func (s Session) SetOwner(owner string) error {
 	if ended > 0 {
 		s.m.live.Add(-int64(ended))
 	}
-	s.m.dispatch(b, false)
+	if len(b) > 0 { // b is ours (never pooled): an empty one needs no release
+		s.m.dispatch(b, false)
+	}
 	return s.changeErr(err)
 }
 
@@ -530,6 +531,8 @@ func (m *Manager) ExpireOwner(owner string) int {
 	if ended > 0 {
 		m.live.Add(-int64(ended))
 	}
-	m.dispatch(b, false)
+	if len(b) > 0 {
+		m.dispatch(b, false)
+	}
 	return alive
 }
