@@ -274,8 +274,8 @@ func (st *memStore) setOwner(id ID, h ref, owner string, limit int, refuse bool,
 		return b, 0, ErrEnded
 	}
 	sh := &st.shards[h.part]
-	ex := sh.extra(h.slot, true)
-	if ex.own.indexed && ex.own.set == set {
+	ex := sh.extra(h.slot, false) // made below, once the owner takes it
+	if ex != nil && ex.own.indexed && ex.own.set == set {
 		return b, 0, nil // already the owner's: no new session for it
 	}
 	ended := 0
@@ -304,6 +304,9 @@ func (st *memStore) setOwner(id ID, h ref, owner string, limit int, refuse bool,
 			st.own.evicted++
 			ended++
 		}
+	}
+	if ex == nil {
+		ex = sh.extra(h.slot, true)
 	}
 	st.own.move(ex, owner, h.slot, sh.num)
 	return b, ended, nil
@@ -505,18 +508,31 @@ func (m *Manager) Owned(owner string) []OwnedSession {
 	if len(got) == 0 {
 		return nil
 	}
-	slices.SortFunc(got, func(a, b ownedSession) int {
+	// Sorted through small keys: moving the 64-byte elements themselves
+	// was half the time of a listing of 1,000.
+	order := make([]ownedKey, len(got))
+	for i := range got {
+		order[i] = ownedKey{got[i].created, int32(i)}
+	}
+	slices.SortFunc(order, func(a, b ownedKey) int {
 		if c := cmp.Compare(a.created, b.created); c != 0 {
 			return c
 		}
-		return bytes.Compare(a.id[:], b.id[:])
+		return bytes.Compare(got[a.i].id[:], got[b.i].id[:])
 	})
 	out := make([]OwnedSession, len(got))
-	for i, g := range got {
+	for i, k := range order {
+		g := &got[k.i]
 		out[i] = OwnedSession{Session: m.handle(g.id, g.r), Created: m.tm.timeAt(g.created),
 			LastAccess: m.tm.timeAt(g.access), Deadline: m.tm.timeAt(g.ends)}
 	}
 	return out
+}
+
+// ownedKey is what Owned sorts by: the creation time of got[i].
+type ownedKey struct {
+	created int64
+	i       int32
 }
 
 // ExpireOwner ends every session of owner alive at the moment it runs, each
