@@ -72,3 +72,17 @@ func RestoreOwner(s Session, owner string) error {
 	defer sh.mu.Unlock()
 	return st.restoreOwner(sh, s.ref.slot, owner)
 }
+
+// SideRecords returns how many sessions have an extra (values, callbacks
+// or an owner) beside their record.
+func SideRecords(m *Manager) int {
+	st := m.st.(*memStore)
+	n := 0
+	for i := range st.shards {
+		sh := &st.shards[i]
+		sh.mu.Lock()
+		n += len(sh.extras)
+		sh.mu.Unlock()
+	}
+	return n
+}

@@ -461,3 +461,27 @@ func TestOwnersConcurrent(t *testing.T) {
 	}
 	t.Logf("%d created, %d evicted for owners, %d expired by ExpireOwner", st.Created, st.OwnerEvictions, expired[0]+expired[1]+expired[2]+expired[3])
 }
+
+// A session without an owner costs nothing beside its record: not after
+// its owner is removed, nor after a SetOwner that was refused.
+func TestNoOwnerNoSideRecord(t *testing.T) {
+	m, _, _ := newManager(t, sessions.Config{MaxPerOwner: 1, RefuseOverMaxPerOwner: true})
+	s, other := mustCreate(t, m), mustCreate(t, m)
+	mustSetOwner(t, s, "alice")
+	if n := sessions.SideRecords(m); n != 1 {
+		t.Fatalf("%d side records with one owned session", n)
+	}
+	if err := other.SetOwner("alice"); !errors.Is(err, sessions.ErrOwnerLimit) {
+		t.Fatal(err)
+	}
+	mustSetOwner(t, s, "")
+	if n := sessions.SideRecords(m); n != 0 {
+		t.Fatalf("%d side records with no owner, value or callback", n)
+	}
+	s.Set("k", 1)
+	mustSetOwner(t, s, "bob")
+	mustSetOwner(t, s, "")
+	if v, err := s.Get("k"); err != nil || v != 1 || sessions.SideRecords(m) != 1 {
+		t.Fatalf("removing the owner lost the values: %v %v", v, err)
+	}
+}

@@ -48,7 +48,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintf(w, "You are logged in as %q, on %d sessions: see /sessions.\n", user, len(s.m.Owned(user)))
+	fmt.Fprintf(w, "You are logged in as %q, on %s: see /sessions.\n", user, plural(len(s.m.Owned(user)), "session"))
 }
 
 // ownedRow is one of the owner's sessions as the pages show it: by a tag,
@@ -88,7 +88,7 @@ func (s *server) listSessions(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "You are not logged in.")
 		return
 	}
-	fmt.Fprintf(w, "%q has %d sessions:\n", owner, len(rows))
+	fmt.Fprintf(w, "%q has %s:\n", owner, plural(len(rows), "session"))
 	for _, row := range rows {
 		this := ""
 		if row.This {
@@ -123,6 +123,14 @@ func (s *server) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
 	case owner == "":
 		fmt.Fprintln(w, "Your session has ended.")
 	default:
-		fmt.Fprintf(w, "%d sessions of %q have ended.\n", n, owner)
+		fmt.Fprintf(w, "%s of %q ended.\n", plural(n, "session"), owner)
 	}
+}
+
+// plural returns "1 session", "2 sessions".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

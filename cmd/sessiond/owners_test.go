@@ -63,7 +63,7 @@ func TestOwnersDemo(t *testing.T) {
 	}
 
 	w = ts.post(a2, "/logout?everywhere=1")
-	if w.Code != http.StatusOK || w.Body.String() != "2 sessions of \"alice\" have ended.\n" {
+	if w.Code != http.StatusOK || w.Body.String() != "2 sessions of \"alice\" ended.\n" {
 		t.Fatalf("POST /logout?everywhere=1: %d %q", w.Code, w.Body.String())
 	}
 	ts.m.Sweep()
@@ -73,7 +73,7 @@ func TestOwnersDemo(t *testing.T) {
 	if got := ts.get(a1, "/sessions").Body.String(); got != "You are not logged in.\n" {
 		t.Errorf("alice's other browser after logout everywhere: %q", got)
 	}
-	if got := ts.get(b, "/sessions").Body.String(); !strings.HasPrefix(got, `"bob" has 1 sessions:`) {
+	if got := ts.get(b, "/sessions").Body.String(); !strings.HasPrefix(got, `"bob" has 1 session:`) {
 		t.Errorf("bob after alice logged out everywhere: %q", got)
 	}
 	// A plain logout still ends one session only.
