@@ -33,6 +33,9 @@
 //		when -max-sessions are live, end one of the least recently used
 //		sessions to make room for a new one (its line is printed), instead
 //		of refusing it
+//	-max-per-owner n
+//		when a login (POST /login) would give a user more than n sessions,
+//		end the user's least recently used one (default 0: no limit)
 //	-read-header-timeout, -read-timeout duration
 //		close a connection whose request header (default 5s), or whole
 //		request with its body (default 10s), takes longer than this

@@ -41,6 +41,7 @@ type config struct {
 	tick        time.Duration
 	maxSessions int
 	evict       bool
+	maxPerOwner int // sessions per logged-in user (owners.go); 0: no limit
 	preload     int
 
 	readHeaderTimeout time.Duration
@@ -92,6 +93,7 @@ func parseFlags(args []string, getenv func(string) (string, bool), stderr io.Wri
 	fs.DurationVar(&cfg.tick, "tick", 100*time.Millisecond, "granularity of the session clock")
 	fs.IntVar(&cfg.maxSessions, "max-sessions", defaultMaxSessions, "refuse new sessions beyond `n` live ones, about 62 bytes each (0: no limit)")
 	fs.BoolVar(&cfg.evict, "evict", false, "when -max-sessions are live, end the least recently used session of a few to make room for a new one, instead of refusing it")
+	fs.IntVar(&cfg.maxPerOwner, "max-per-owner", 0, "end a user's least recently used session when a login would give the user more than `n` (0: no limit)")
 	fs.IntVar(&cfg.preload, "preload", 0, "start `n` sessions before serving (for load and shutdown tests)")
 	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 5*time.Second, "close a connection whose request header takes longer than this")
 	fs.DurationVar(&cfg.readTimeout, "read-timeout", 10*time.Second, "close a connection whose request, body included, takes longer than this")
@@ -145,6 +147,8 @@ func parseFlags(args []string, getenv func(string) (string, bool), stderr io.Wri
 		return bad("-tick %v: must not be more than -idle-timeout %v", cfg.tick, cfg.idleTimeout)
 	case cfg.maxSessions < 0:
 		return bad("-max-sessions %d: must not be negative", cfg.maxSessions)
+	case cfg.maxPerOwner < 0:
+		return bad("-max-per-owner %d: must not be negative", cfg.maxPerOwner)
 	case cfg.preload < 0:
 		return bad("-preload %d: must not be negative", cfg.preload)
 	case cfg.maxSessions > 0 && cfg.preload > cfg.maxSessions:

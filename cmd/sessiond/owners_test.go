@@ -140,3 +140,32 @@ func TestLandingPageOwner(t *testing.T) {
 		t.Errorf("page shows the owner unescaped, or a session ID in the list:\n%s", body)
 	}
 }
+
+// TestMaxPerOwner: with -max-per-owner 2, a third browser's login ends the
+// user's least recently used session, whose line is printed, and the
+// browser that had it is logged out.
+func TestMaxPerOwner(t *testing.T) {
+	cfg := testConfig(t, 5*time.Second, 100*time.Millisecond)
+	cfg.maxPerOwner = 2
+	ts := newTestServer(t, cfg)
+	jars := []http.CookieJar{newJar(t), newJar(t), newJar(t)}
+	for i, jar := range jars {
+		if w := ts.post(jar, "/login?user=alice"); w.Code != http.StatusOK {
+			t.Fatalf("login %d: %d %q", i, w.Code, w.Body.String())
+		}
+		ts.clock.Advance(time.Second)
+		if i == 1 {
+			ts.get(jars[0], "/") // the first browser is used again: the second is least recent
+		}
+	}
+	ts.m.Sweep()
+	if l := ts.lines(t); len(l) != 1 || l[0] != cookieID(jars[1]) {
+		t.Fatalf("printed %q, want the line of the second browser's session", l)
+	}
+	if got := ts.get(jars[1], "/sessions").Body.String(); got != "You are not logged in.\n" {
+		t.Errorf("the evicted browser: %q", got)
+	}
+	if got := ts.get(jars[0], "/sessions").Body.String(); !strings.HasPrefix(got, `"alice" has 2 sessions:`) {
+		t.Errorf("the first browser: %q", got)
+	}
+}

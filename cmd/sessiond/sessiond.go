@@ -135,6 +135,7 @@ func newServer(cfg config, clock sessions.Clock, stdout io.Writer, log *slog.Log
 		Tick:        cfg.tick,
 		MaxSessions: cfg.maxSessions,
 		Evict:       cfg.evict,
+		MaxPerOwner: cfg.maxPerOwner,
 		Clock:       clock,
 		// One callback for every session, rather than one registered with
 		// Session.NotifyOnExpire on each, as the Twisted example does. A
