@@ -33,9 +33,6 @@
 //		when -max-sessions are live, end one of the least recently used
 //		sessions to make room for a new one (its line is printed), instead
 //		of refusing it
-//	-max-per-owner n
-//		when a login (POST /login) would give a user more than n sessions,
-//		end the user's least recently used one (default 0: no limit)
 //	-read-header-timeout, -read-timeout duration
 //		close a connection whose request header (default 5s), or whole
 //		request with its body (default 10s), takes longer than this
@@ -46,6 +43,9 @@
 //		close a keep-alive connection idle this long (default 1m)
 //	-max-header-bytes n
 //		answer 431 to a request whose header is larger (default 16384)
+//	-max-per-owner n
+//		when a login (POST /login) would give a user more than n sessions,
+//		end the user's least recently used one (default 0: no limit)
 //	-drain-delay duration
 //		on a signal, answer /readyz with 503 but go on serving this long
 //		before stopping (default 0), so a load balancer can stop sending
