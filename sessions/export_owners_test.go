@@ -55,8 +55,8 @@ func OwnerIndex(m *Manager) (map[string][]ID, error) {
 	return out, nil
 }
 
-// SlotOwnerOf and RestoreOwner are the hooks a snapshot of the in-memory
-// store uses, on the slot of s.
+// SlotOwnerOf reads the owner of the slot of s as a snapshot of the
+// in-memory store does (slotOwner, under the shard lock).
 func SlotOwnerOf(s Session) string {
 	st := s.m.st.(*memStore)
 	sh := &st.shards[s.ref.part]
@@ -65,6 +65,8 @@ func SlotOwnerOf(s Session) string {
 	return slotOwner(sh, s.ref.slot)
 }
 
+// RestoreOwner gives the slot of s an owner as a restore from a snapshot
+// does (memStore.restoreOwner, under the shard lock, with no limit).
 func RestoreOwner(s Session, owner string) error {
 	st := s.m.st.(*memStore)
 	sh := &st.shards[s.ref.part]

@@ -31,7 +31,7 @@ import (
 // What must see an owner's sessions at one moment (ExpireOwner, Owned,
 // SetOwner under MaxPerOwner) reads which shards hold them, then locks
 // those shards in index order, then ownerIndex.mu, and starts again if a
-// Renew moved a session into a shard it did not lock: every change to an
+// session joined or moved into a shard it did not lock: every change to an
 // owner's set is made holding the session's shard lock and ownerIndex.mu,
 // so with those held the set is exact.
 //
@@ -216,8 +216,9 @@ func (st *memStore) lockOwner(owner string, also int) (*ownerSet, shardSet) {
 		if complete {
 			return set, locked
 		}
-		// A Renew moved a session to a shard not locked: again with it.
-		// want only grows, so this ends.
+		// Meanwhile a session in a shard not locked joined the owner, or a
+		// Renew moved one there: again with that shard. want only grows,
+		// so this ends.
 		st.own.mu.Unlock()
 		locked.each(func(i uint16) { st.shards[i].mu.Unlock() })
 	}
