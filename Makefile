@@ -19,7 +19,7 @@ test: tools
 # The engine's randomised tests at length: many more model checks, a longer
 # concurrent run, repeated. CI runs it after make test (a few minutes).
 test-long:
-	$(GO) test -race -count=2 -timeout 20m ./sessions -run 'TestModel|TestConcurrent|TestTouchRacingEnd|TestMaxSessionsConcurrent' -long -rapid.checks=20000
+	$(GO) test -race -count=2 -timeout 20m ./sessions -run 'TestModel|TestOwnerModel|TestOwnersConcurrent|TestConcurrent|TestTouchRacingEnd|TestMaxSessionsConcurrent' -long -rapid.checks=20000
 	$(GO) test -race -count=1 -timeout 10m ./wheel -rapid.checks=20000
 
 # Browser tests of sessiond's page: headless Chromium (Debian's chromium)

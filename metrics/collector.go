@@ -18,6 +18,7 @@ type Collector struct {
 	created, ended, discarded, active, touches, lookups, createFailures, renewals *prometheus.Desc
 	refiles, bucketVisits, callbackPanics, callbackQueue, sweepHoldMax            *prometheus.Desc
 	lateness, callbackDuration, lifetime                                          *prometheus.Desc
+	owners, ownedSessions, ownerEvictions                                         *prometheus.Desc
 }
 
 // New returns a collector of m's statistics; constLabels (may be nil) are
@@ -79,6 +80,12 @@ func New(m *sessions.Manager, constLabels prometheus.Labels) *Collector {
 			"Time the expiry callbacks of one ending took together, for endings that have callbacks."),
 		lifetime: d("session_lifetime_seconds",
 			"Time from a session's creation to its ending, for every reason."),
+		owners: d("owners",
+			"Owners (Session.SetOwner: users, after a login) with at least one live session."),
+		ownedSessions: d("owned_sessions",
+			"Live sessions that have an owner."),
+		ownerEvictions: d("owner_limit_evictions_total",
+			`Sessions ended because their owner was at MaxPerOwner (also in sessions_ended_total{reason="evicted"}).`),
 	}
 }
 
@@ -88,6 +95,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.created, c.ended, c.discarded, c.active, c.touches, c.lookups, c.createFailures, c.renewals,
 		c.refiles, c.bucketVisits, c.callbackPanics, c.callbackQueue, c.sweepHoldMax,
 		c.lateness, c.callbackDuration, c.lifetime,
+		c.owners, c.ownedSessions, c.ownerEvictions,
 	} {
 		ch <- d
 	}
@@ -140,6 +148,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	histogram(c.lateness, st.Lateness)
 	histogram(c.callbackDuration, st.CallbackDuration)
 	histogram(c.lifetime, st.Lifetime)
+	gauge(c.owners, float64(st.Owners))
+	gauge(c.ownedSessions, float64(st.OwnedSessions))
+	counter(c.ownerEvictions, st.OwnerEvictions)
 }
 
 // constHistogram converts an engine histogram to a Prometheus one. The

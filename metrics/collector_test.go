@@ -265,8 +265,8 @@ sessionwheel_session_lifetime_seconds_count 7
 	// The metrics left out above: present, of the right type, and with the
 	// counts (not the durations) the scenario determines.
 	got := gather(t, c)
-	if n := len(got); n != 16 {
-		t.Errorf("gathered %d metric families, want 16", n)
+	if n := len(got); n != 19 {
+		t.Errorf("gathered %d metric families, want 19", n)
 	}
 	if h := got["sessionwheel_callback_duration_seconds"].GetMetric()[0].GetHistogram(); h.GetSampleCount() != 1 {
 		t.Errorf("callback_duration_seconds count = %d, want 1 (s8, the only session with a callback)", h.GetSampleCount())
@@ -276,6 +276,53 @@ sessionwheel_session_lifetime_seconds_count 7
 	}
 	if v := got["sessionwheel_wheel_bucket_visits_total"].GetMetric()[0].GetCounter().GetValue(); v < 1 {
 		t.Errorf("wheel_bucket_visits_total = %v, want at least the one bucket swept", v)
+	}
+}
+
+// TestOwners: owners tracked, owned sessions, and the endings MaxPerOwner
+// caused, exactly.
+func TestOwners(t *testing.T) {
+	clk := sessionstest.NewClock(time.Time{})
+	m := newManager(t, sessions.Config{Tick: time.Second, MaxPerOwner: 1, Clock: clk})
+	c := metrics.New(m, nil)
+	s := create(t, m, 4)
+	for i, owner := range []string{"alice", "alice", "bob", ""} {
+		// s1 takes alice's only place: s0 ends as evicted.
+		if err := s[i].SetOwner(owner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Sweep()
+	const want = `
+# HELP sessionwheel_owners Owners (Session.SetOwner: users, after a login) with at least one live session.
+# TYPE sessionwheel_owners gauge
+sessionwheel_owners 2
+# HELP sessionwheel_owned_sessions Live sessions that have an owner.
+# TYPE sessionwheel_owned_sessions gauge
+sessionwheel_owned_sessions 2
+# HELP sessionwheel_owner_limit_evictions_total Sessions ended because their owner was at MaxPerOwner (also in sessions_ended_total{reason="evicted"}).
+# TYPE sessionwheel_owner_limit_evictions_total counter
+sessionwheel_owner_limit_evictions_total 1
+# HELP sessionwheel_sessions_ended_total ` + helpEnded + `
+# TYPE sessionwheel_sessions_ended_total counter
+sessionwheel_sessions_ended_total{reason="absolute"} 0
+sessionwheel_sessions_ended_total{reason="evicted"} 1
+sessionwheel_sessions_ended_total{reason="explicit"} 0
+sessionwheel_sessions_ended_total{reason="idle"} 0
+sessionwheel_sessions_ended_total{reason="shutdown"} 0
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "sessionwheel_owners",
+		"sessionwheel_owned_sessions", "sessionwheel_owner_limit_evictions_total", "sessionwheel_sessions_ended_total"); err != nil {
+		t.Error(err)
+	}
+	m.ExpireOwner("alice") // the owner leaves: only bob is tracked
+	const after = `
+# HELP sessionwheel_owners Owners (Session.SetOwner: users, after a login) with at least one live session.
+# TYPE sessionwheel_owners gauge
+sessionwheel_owners 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(after), "sessionwheel_owners"); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -434,8 +481,8 @@ func TestInvalidConstLabels(t *testing.T) {
 	}{
 		{"reason", len(sessions.Reasons())}, // the series of sessions_ended_total
 		{"result", 3},                       // lookups_total
-		{"le", 23},                          // everything: it would clash in the histograms' exposition
-		{"__reserved", 23},
+		{"le", 26},                          // everything: it would clash in the histograms' exposition
+		{"__reserved", 26},
 	} {
 		c := metrics.New(m, prometheus.Labels{tc.label: "x"})
 		if err := prometheus.NewRegistry().Register(c); err == nil {
@@ -451,8 +498,8 @@ func TestInvalidConstLabels(t *testing.T) {
 				invalid++
 			}
 		}
-		if n != 23 || invalid != tc.invalid {
-			t.Errorf("constant label %q: %d metrics, %d invalid; want 23, %d", tc.label, n, invalid, tc.invalid)
+		if n != 26 || invalid != tc.invalid {
+			t.Errorf("constant label %q: %d metrics, %d invalid; want 26, %d", tc.label, n, invalid, tc.invalid)
 		}
 	}
 }

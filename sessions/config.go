@@ -59,6 +59,14 @@ var (
 	// ErrInvalidTimeout: SetIdleTimeout was given a duration that is not
 	// positive, or above MaxTimeout or 2^32-1 ticks.
 	ErrInvalidTimeout = errors.New("sessions: invalid timeout")
+	// ErrInvalidOwner: SetOwner was given an owner longer than MaxOwnerLen
+	// bytes. It is refused, never truncated: two long owners that share a
+	// prefix must not become one.
+	ErrInvalidOwner = errors.New("sessions: invalid owner")
+	// ErrOwnerLimit: SetOwner found the owner at Config.MaxPerOwner live
+	// sessions and Config.RefuseOverMaxPerOwner set. The session keeps the
+	// owner it had.
+	ErrOwnerLimit = errors.New("sessions: owner has Config.MaxPerOwner sessions")
 )
 
 // Config configures a Manager. The zero Config is Twisted's: sessions end
@@ -94,6 +102,15 @@ type Config struct {
 	// Idle (or Absolute). Touched sessions met on the way are filed at their
 	// new end, work that their touches pay for.
 	Evict bool
+	// MaxPerOwner, if positive, bounds the live sessions of one owner
+	// (Session.SetOwner; Spring Security's concurrent-session control).
+	// When SetOwner would give an owner one more, the owner's least recently
+	// used other session (by last touch, to the tick; ties by creation, then
+	// by ID) ends with reason Evicted, unless RefuseOverMaxPerOwner is set.
+	MaxPerOwner int
+	// RefuseOverMaxPerOwner makes SetOwner fail with ErrOwnerLimit, rather
+	// than evict, when the owner has MaxPerOwner sessions.
+	RefuseOverMaxPerOwner bool
 	// Shards is the number of independently locked parts of the table, a
 	// power of two up to MaxShards. Zero means DefaultShards.
 	Shards int
@@ -152,6 +169,8 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("AbsoluteTimeout %v is above MaxTimeout", c.AbsoluteTimeout)
 	case c.MaxSessions < 0:
 		return bad("MaxSessions %d is negative", c.MaxSessions)
+	case c.MaxPerOwner < 0:
+		return bad("MaxPerOwner %d is negative", c.MaxPerOwner)
 	case c.Shards < 0 || c.Shards > MaxShards || c.Shards&(c.Shards-1) != 0:
 		return bad("Shards %d is not a power of two from 1 to %d", c.Shards, MaxShards)
 	case c.MaxSessions > c.Shards*MaxShardSessions:

@@ -22,6 +22,7 @@ type memStore struct {
 	mask   uint32
 	keep   bool             // Config.OnExpire is set: every ending has a callback to run
 	closed atomic.Bool      // shutdown has begun: create and renew refuse
+	own    ownerIndex       // owners and their sessions (owners.go)
 	filed  func(tick int64) // told each time a session is filed under a tick
 
 	lateness, lifetime *histogram
@@ -166,6 +167,7 @@ func (st *memStore) retire(sh *shard, slot uint32, pos int, reason Reason, now i
 	var notify []func(Session, Reason)
 	if ex := sh.extra(slot, false); ex != nil {
 		notify = ex.notify
+		st.disown(ex)
 	}
 	if notify == nil && !st.keep {
 		sh.release(slot)
@@ -215,6 +217,7 @@ func (st *memStore) renew(id, nid ID) (ref, error) {
 		delete(osh.extras, slot)
 		nsh.extra(nslot, true)
 		nsh.extras[nslot] = ex
+		st.reown(ex, nsh, nslot) // the owner index follows: Renew keeps the owner
 	}
 	// Out of the index before the new ID goes in: indexing may rebuild the
 	// index, which would move the old entry away from pos.
@@ -387,6 +390,7 @@ func (st *memStore) shutdown(discard bool, emit func([]ending, int)) {
 					sh.wheel.Remove(slot)
 					sh.unindexSlot(r.id, slot, -1)
 					sh.stats.discarded++
+					st.disownSlot(sh, slot)
 					sh.release(slot)
 					continue
 				}
@@ -487,6 +491,7 @@ func (st *memStore) addStats(out *Stats) {
 			out.Ended[r] += c.ended[r]
 		}
 	}
+	st.own.addStats(out)
 }
 
 // lock locks the shard of a handle and returns its record and the time if

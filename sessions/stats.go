@@ -40,6 +40,13 @@ type Stats struct {
 	// apart from handling sessions, which grows with occupied buckets, not
 	// with time.
 	BucketVisits uint64
+	// Owners is the number of owners with a live session (Session.SetOwner),
+	// and OwnedSessions the number of live sessions that have an owner.
+	Owners, OwnedSessions int
+	// OwnerEvictions counts sessions ended with reason Evicted because
+	// their owner was at Config.MaxPerOwner (they are in Ended[Evicted]
+	// too, with those Config.Evict ended).
+	OwnerEvictions uint64
 	// CallbackPanics counts expiry callbacks that panicked (and were
 	// recovered) or called runtime.Goexit; either way the other callbacks
 	// ran.

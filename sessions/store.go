@@ -78,6 +78,19 @@ type store interface {
 	// times returns when the session was created, the start of the tick of
 	// its last touch, and when it ends.
 	times(id ID, r ref) (created, access, end int64, err error)
+
+	// Owners (owners.go). setOwner gives the session an owner ("" for
+	// none) under a limit per owner (0: none), evicting or refusing with
+	// ErrOwnerLimit; ended counts the sessions it ended on the way.
+	setOwner(id ID, r ref, owner string, limit int, refuse bool, b []ending) (_ []ending, ended int, err error)
+	// ownerOf returns the session's owner; it works while its callbacks
+	// run, too.
+	ownerOf(id ID, r ref) (string, error)
+	// ownedBy returns the owner's live sessions, read at one moment.
+	ownedBy(owner string) []ownedSession
+	// expireOwner ends the owner's live sessions, each exactly once:
+	// ended counts them, alive those that ended as Explicit.
+	expireOwner(owner string, b []ending) (_ []ending, ended, alive int)
 }
 
 // A ref names a session inside its store; only the store interprets it.

@@ -40,6 +40,7 @@ const (
 type extra struct {
 	values map[string]any
 	notify []func(Session, Reason)
+	own    ownership // the session's owner, if any (owners.go)
 }
 
 const (

@@ -43,6 +43,9 @@
 //		close a keep-alive connection idle this long (default 1m)
 //	-max-header-bytes n
 //		answer 431 to a request whose header is larger (default 16384)
+//	-max-per-owner n
+//		when a login (POST /login) would give a user more than n sessions,
+//		end the user's least recently used one (default 0: no limit)
 //	-drain-delay duration
 //		on a signal, answer /readyz with 503 but go on serving this long
 //		before stopping (default 0), so a load balancer can stop sending
@@ -77,7 +80,11 @@
 //	                time left, forms to start and end it, the counts
 //	GET  /logme     starts your session, or touches it: keep visiting it to
 //	POST /logme     keep your session active
-//	POST /logout    ends your session now (GET: 405)
+//	POST /logout    ends your session now (GET: 405); with ?everywhere=1,
+//	                every session of your user too
+//	POST /login     with user=NAME: moves your session to a new ID and logs
+//	                it in as NAME (no password: a demo of owners)
+//	GET  /sessions  your user's sessions, by tag, never by ID
 //	GET  /healthz   200 while the process runs (liveness)
 //	GET  /readyz    200 while it takes visitors, 503 once it is stopping
 //	GET  /metrics   Prometheus metrics: the sessions' (sessionwheel_*), the

@@ -21,9 +21,9 @@ import (
 // timeout, and a client that drops its cookies can fill the heap.
 const defaultMaxSessions = 1_000_000
 
-// maxBodyBytes is the largest request body accepted. No route reads a body
-// (the page's forms post none), so a bigger one is refused at once rather
-// than read, however slowly it comes.
+// maxBodyBytes is the largest request body accepted. Only /login reads a
+// body (a user name), so a bigger one is refused at once rather than read,
+// however slowly it comes.
 const maxBodyBytes = 4 << 10
 
 // refusalLogInterval is the least time between two log lines about
@@ -41,6 +41,7 @@ type config struct {
 	tick        time.Duration
 	maxSessions int
 	evict       bool
+	maxPerOwner int // sessions per logged-in user (owners.go); 0: no limit
 	preload     int
 
 	readHeaderTimeout time.Duration
@@ -98,6 +99,7 @@ func parseFlags(args []string, getenv func(string) (string, bool), stderr io.Wri
 	fs.DurationVar(&cfg.writeTimeout, "write-timeout", 20*time.Second, "give up on a response not written this long after its request header was read (keep it above -read-timeout, so that a request cut off by that still gets its answer)")
 	fs.DurationVar(&cfg.keepAliveTimeout, "keepalive-timeout", time.Minute, "close a keep-alive connection idle this long")
 	fs.IntVar(&cfg.maxHeaderBytes, "max-header-bytes", 16<<10, "refuse requests whose header is larger than `n` bytes (431)")
+	fs.IntVar(&cfg.maxPerOwner, "max-per-owner", 0, "end a user's least recently used session when a login would give the user more than `n` (0: no limit)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 25*time.Second, "on SIGTERM, wait this long at most for requests in flight and then for the remaining sessions' callbacks (exit status 1 if it runs out)")
 	fs.DurationVar(&cfg.drainDelay, "drain-delay", 0, "on SIGTERM, answer /readyz with 503 and go on serving this long before stopping, so that a load balancer stops sending traffic first")
 	fs.StringVar(&cfg.adminAddr, "admin-addr", "", "serve /metrics, /debug/pprof/, /healthz and /readyz on this `address` instead of the public one (pprof is served only here)")
@@ -145,6 +147,8 @@ func parseFlags(args []string, getenv func(string) (string, bool), stderr io.Wri
 		return bad("-tick %v: must not be more than -idle-timeout %v", cfg.tick, cfg.idleTimeout)
 	case cfg.maxSessions < 0:
 		return bad("-max-sessions %d: must not be negative", cfg.maxSessions)
+	case cfg.maxPerOwner < 0:
+		return bad("-max-per-owner %d: must not be negative", cfg.maxPerOwner)
 	case cfg.preload < 0:
 		return bad("-preload %d: must not be negative", cfg.preload)
 	case cfg.maxSessions > 0 && cfg.preload > cfg.maxSessions:

@@ -51,6 +51,21 @@ When it expires, the server prints <code>Session &lt;id&gt; has expired.</code> 
 <form method="post" action="/logme"><button>Start a session</button></form>
 {{- end}}
 
+<h2>Logged in</h2>
+{{if .Owner -}}
+<p>You are logged in as <strong id="owner">{{.Owner}}</strong>, on these sessions (also at <a href="/sessions">/sessions</a>):</p>
+<table id="owned">
+<tr><th>session</th><th>started (UTC)</th><th>last seen (UTC)</th></tr>
+{{- range .Owned}}
+<tr><th><code>{{.Tag}}</code>{{if .This}} (this one){{end}}</th><td>{{.Started}}</td><td>{{.LastSeen}}</td></tr>
+{{- end}}
+</table>
+<form method="post" action="/logout?everywhere=1"><button>Log out everywhere</button></form>
+{{- else -}}
+<p id="not-logged-in">Log in to see your sessions on every browser, and to end them all at once. There is no password: this shows the server's index of owners.</p>
+<form method="post" action="/login"><label>User <input name="user" maxlength="256" required></label> <button>Log in</button></form>
+{{- end}}
+
 <h2>Sessions on this server</h2>
 <table id="counts">
 <tr><th>live now</th><td id="live">{{.Live}}</td></tr>
@@ -60,6 +75,7 @@ When it expires, the server prints <code>Session &lt;id&gt; has expired.</code> 
 <tr><th>ended: {{.Reason}}</th><td id="ended-{{.Reason}}">{{.Count}}</td></tr>
 {{- end}}
 <tr><th>refused</th><td id="refused">{{.Refused}}</td></tr>
+<tr><th>users logged in</th><td id="owners">{{.Owners}}</td></tr>
 </table>
 <p><a href="/">Refresh</a>{{if .Metrics}} · <a href="/metrics">Metrics</a>{{end}} · <a href="/healthz">Health</a></p>
 </body>
@@ -78,7 +94,10 @@ type pageData struct {
 	Created     uint64
 	Ended       []endedCount
 	Refused     uint64
-	Metrics     bool // /metrics is on this listener
+	Metrics     bool       // /metrics is on this listener
+	Owner       string     // the session's owner, if logged in
+	Owned       []ownedRow // the owner's sessions
+	Owners      int
 }
 
 type endedCount struct {
@@ -97,7 +116,9 @@ func (s *server) home(w http.ResponseWriter, r *http.Request) {
 		Created:     st.Created,
 		Refused:     st.CreateFailedFull + st.CreateFailedClosed,
 		Metrics:     s.cfg.adminAddr == "",
+		Owners:      st.Owners,
 	}
+	d.Owner, d.Owned = s.ownedRows(r)
 	if n := s.m.Config().MaxSessions; n > 0 {
 		d.Limit = formatCount(n)
 	}

@@ -135,6 +135,7 @@ func newServer(cfg config, clock sessions.Clock, stdout io.Writer, log *slog.Log
 		Tick:        cfg.tick,
 		MaxSessions: cfg.maxSessions,
 		Evict:       cfg.evict,
+		MaxPerOwner: cfg.maxPerOwner,
 		Clock:       clock,
 		// One callback for every session, rather than one registered with
 		// Session.NotifyOnExpire on each, as the Twisted example does. A
@@ -200,6 +201,8 @@ func (s *server) routes() error {
 	app.HandleFunc("GET /logme", s.logme)
 	app.HandleFunc("POST /logme", s.logme)
 	app.HandleFunc("POST /logout", s.logout)
+	app.HandleFunc("POST /login", s.login) // the owners demo: owners.go
+	app.HandleFunc("GET /sessions", s.listSessions)
 
 	scrape := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError),
@@ -324,6 +327,10 @@ func (s *server) retryAfter() int {
 // logout ends the visitor's session, if any, and clears the cookie. A
 // browser's form is sent back to the page.
 func (s *server) logout(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("everywhere") == "1" {
+		s.logoutEverywhere(w, r)
+		return
+	}
 	sess, _ := httpadapter.FromRequest(r)
 	err := httpadapter.Expire(w, r)
 	if wantsPage(r) {

@@ -44,6 +44,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"-tick", "1ms", "-idle-timeout", "2000h"}, "IdleTimeout 2000h0m0s is more than 2^32 ticks of 1ms"},
 		{[]string{"-max-sessions", "-1"}, "-max-sessions -1: must not be negative"},
 		{[]string{"-max-sessions", "many"}, `invalid value "many" for flag -max-sessions`},
+		{[]string{"-max-per-owner", "-1"}, "-max-per-owner -1: must not be negative"},
 		{[]string{"-preload", "-1"}, "-preload -1: must not be negative"},
 		{[]string{"-preload", "3", "-max-sessions", "2"}, "-preload 3: must not be more than -max-sessions 2"},
 		{[]string{"-read-timeout", "0"}, "-read-timeout 0s: must be positive"},
