@@ -445,7 +445,7 @@ func (d *snapshotDecoder) sessions(p []byte, count uint32, at int64) error {
 			return bad("owner cut off")
 		}
 		nv, ok := b.uvarint()
-		if !ok || nv > uint64(len(p)) {
+		if !ok || nv > uint64(len(p)-b.i)/2 { // a value takes 2 bytes at least
 			return bad("bad number of values")
 		}
 		var values map[string]any
@@ -474,7 +474,7 @@ func (d *snapshotDecoder) sessions(p []byte, count uint32, at int64) error {
 				}
 			}
 			if values == nil {
-				values = make(map[string]any, nv)
+				values = make(map[string]any, min(nv, 8)) // nv is not trusted yet
 			}
 			values[string(key)] = v
 		}
