@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"runtime"
 	"time"
 )
 
@@ -113,8 +114,9 @@ type keyValue struct {
 // one.
 type snapshotter interface {
 	// copyOut calls f with the live sessions in batches, holding no lock
-	// while f runs, until f returns an error.
-	copyOut(f func([]savedSession) error) error
+	// while f runs, until f returns an error. It returns the longest time
+	// it held a lock.
+	copyOut(f func([]savedSession) error) (time.Duration, error)
 }
 
 // Snapshot writes every live session to w: its ID, creation time, last
@@ -129,12 +131,18 @@ type snapshotter interface {
 // error; what it has written is then not a snapshot. Config.Restore reads
 // a snapshot back into a new manager.
 func (m *Manager) Snapshot(w io.Writer) error {
+	_, err := m.snapshot(w)
+	return err
+}
+
+// snapshot is Snapshot, and returns the longest hold of a shard's lock.
+func (m *Manager) snapshot(w io.Writer) (time.Duration, error) {
 	if m.closed.Load() {
-		return ErrClosed
+		return 0, ErrClosed
 	}
 	src, ok := m.st.(snapshotter)
 	if !ok {
-		return errors.New("sessions: this store cannot be snapshot")
+		return 0, errors.New("sessions: this store cannot be snapshot")
 	}
 	enc := snapshotEncoder{
 		w:         w,
@@ -143,12 +151,13 @@ func (m *Manager) Snapshot(w io.Writer) error {
 		taken:     m.tm.timeAt(m.tm.now()).UnixNano(),
 	}
 	if err := enc.header(m.tm.tick); err != nil {
-		return err
+		return 0, err
 	}
-	if err := src.copyOut(enc.add); err != nil {
-		return err
+	hold, err := src.copyOut(enc.add)
+	if err != nil {
+		return hold, err
 	}
-	return enc.finish()
+	return hold, enc.finish()
 }
 
 // snapshotEncoder writes a snapshot's blocks.
@@ -192,12 +201,9 @@ func (e *snapshotEncoder) add(batch []savedSession) error {
 				e.buf = binary.AppendUvarint(e.buf, 0)
 				continue
 			}
-			b, err := e.codec.Marshal(kv.v)
-			if err != nil {
+			if err := e.value(kv.v); err != nil {
 				return fmt.Errorf("%w: cannot encode the value under key %q, of type %T: %w", ErrSnapshotValue, kv.key, kv.v, err)
 			}
-			e.buf = binary.AppendUvarint(e.buf, uint64(len(b))+1)
-			e.buf = append(e.buf, b...)
 		}
 		if len(e.buf)-start > maxBlock-binary.MaxVarintLen64 {
 			return fmt.Errorf("%w: a session's values take %d bytes, more than a snapshot allows (%d)", ErrSnapshotValue, len(e.buf)-start, maxBlock)
@@ -219,6 +225,35 @@ func (e *snapshotEncoder) add(batch []savedSession) error {
 			}
 		}
 	}
+	return nil
+}
+
+// value appends a value's length + 1 and its encoding to the block. A
+// codec that can append does so in place: no allocation per value.
+func (e *snapshotEncoder) value(v any) error {
+	if ac, ok := e.codec.(appendCodec); ok {
+		// Room for the length, which is known only after: a varint of at
+		// most 5 bytes for a value under maxBlock, moved down if shorter.
+		at := len(e.buf)
+		e.buf = append(e.buf, 0, 0, 0, 0, 0)
+		b, err := ac.AppendMarshal(e.buf, v)
+		if err != nil {
+			e.buf = e.buf[:at]
+			return err
+		}
+		n := len(b) - at - 5
+		var l [binary.MaxVarintLen32]byte
+		k := binary.PutUvarint(l[:], uint64(n)+1)
+		copy(b[at:], l[:k])
+		e.buf = append(b[:at+k], b[at+5:]...)
+		return nil
+	}
+	b, err := e.codec.Marshal(v)
+	if err != nil {
+		return err
+	}
+	e.buf = binary.AppendUvarint(e.buf, uint64(len(b))+1)
+	e.buf = append(e.buf, b...)
 	return nil
 }
 
@@ -257,13 +292,20 @@ func (e *snapshotEncoder) finish() error {
 // of its lock, and hands them to f with no lock held. A session whose end
 // has come is left out: it has ended, whether or not the driver has seen
 // it yet.
-func (st *memStore) copyOut(f func([]savedSession) error) error {
+func (st *memStore) copyOut(f func([]savedSession) error) (time.Duration, error) {
 	batch := make([]savedSession, 0, snapshotBatch)
+	// The values of a batch, which its sessions' values slice: reused, so
+	// that copying allocates nothing in the steady state. An allocation
+	// under the lock may be made to assist the garbage collector, which
+	// with a heap of a million value maps took tens of milliseconds.
+	var kvs []keyValue
+	var longest time.Duration
 	for i := range st.shards {
 		sh := &st.shards[i]
 		for slot := uint32(0); ; {
-			batch = batch[:0]
+			batch, kvs = batch[:0], kvs[:0]
 			sh.mu.Lock()
+			start := time.Now()
 			now := st.tm.now()
 			end := min(slot+snapshotBatch, sh.used)
 			for ; slot < end; slot++ {
@@ -276,24 +318,30 @@ func (st *memStore) copyOut(f func([]savedSession) error) error {
 				}
 				s := savedSession{id: r.id, born: *sh.born(slot), access: st.tm.tickStart(r.access), idle: int64(r.idle) * st.tm.tick}
 				if ex := sh.extras[slot]; ex != nil && len(ex.values) > 0 {
-					s.values = make([]keyValue, 0, len(ex.values))
+					from := len(kvs)
 					for k, v := range ex.values {
-						s.values = append(s.values, keyValue{k, v})
+						kvs = append(kvs, keyValue{k, v})
 					}
+					s.values = kvs[from:len(kvs):len(kvs)]
 				}
 				batch = append(batch, s)
 			}
 			last := slot >= sh.used
+			longest = max(longest, time.Since(start))
 			sh.mu.Unlock()
 			if err := f(batch); err != nil {
-				return err
+				return longest, err
 			}
 			if last {
 				break
 			}
+			// Yield with no lock held, as the sweep does (memstore.go): a
+			// goroutine preempted inside a batch would hold the shard's
+			// lock for a whole time slice of whatever runs instead.
+			runtime.Gosched()
 		}
 	}
-	return nil
+	return longest, nil
 }
 
 // restoreInto reads the snapshot in r into st, which belongs to a manager

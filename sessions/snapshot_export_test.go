@@ -4,7 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"io"
+	"time"
 )
+
+// SnapshotHold is Snapshot, and returns the longest time it held a shard's
+// lock: what a touch may have to wait for it, apart from scheduling.
+func (m *Manager) SnapshotHold(w io.Writer) (time.Duration, error) { return m.snapshot(w) }
 
 // FixChecksums returns b with the checksums of its snapshot header and of
 // every whole block it holds made right, so that a fuzzer's mutations reach
