@@ -127,9 +127,9 @@ type snapshotter interface {
 // a value that is a pointer must not be changed while Snapshot runs.
 //
 // Snapshot fails with ErrSnapshotValue if a value cannot be encoded (the
-// error names its key and type), with ErrClosed after Close, or with w's
-// error; what it has written is then not a snapshot. Config.Restore reads
-// a snapshot back into a new manager.
+// error names its key and type), with ErrClosed if Close began before or
+// during it, or with w's error; what it has written is then not a
+// snapshot. Config.Restore reads a snapshot back into a new manager.
 func (m *Manager) Snapshot(w io.Writer) error {
 	_, err := m.snapshot(w)
 	return err
@@ -156,6 +156,11 @@ func (m *Manager) snapshot(w io.Writer) (time.Duration, error) {
 	hold, err := src.copyOut(enc.add)
 	if err != nil {
 		return hold, err
+	}
+	if m.closed.Load() {
+		// Close emptied shards under the copy: what was written is not
+		// every session.
+		return hold, ErrClosed
 	}
 	return hold, enc.finish()
 }
