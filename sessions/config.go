@@ -120,7 +120,8 @@ type Config struct {
 	// NotifyOnExpire are not in a snapshot: register them again. New reads
 	// Restore to its end, and fails, starting nothing, if it is not a whole,
 	// intact snapshot (snapshot.go lists the errors) or holds more than
-	// MaxSessions sessions.
+	// MaxSessions sessions: with MaxSessions 0, only the memory bounds what
+	// a snapshot may bring back.
 	Restore io.Reader
 	// Codec encodes values for Snapshot and decodes them for Restore. Nil
 	// means GobCodec.
