@@ -39,7 +39,7 @@ import (
 // access is the start of the writer's tick of the last touch, as
 // Session.LastAccess reports it. The owner is written empty and ignored on
 // reading, for now: it is there for the owner index. A bare session takes
-// about 32 bytes.
+// about 29 bytes.
 //
 // The trailer's total makes a file cut off at a block boundary as
 // detectable as one cut off inside a block; the CRCs catch the rest.
@@ -52,6 +52,18 @@ import (
 // the snapshot began is never saved, and one created during the snapshot
 // may or may not be. Each session is a consistent cut: its times and values
 // are those of one moment.
+//
+// # Restoring
+//
+// The end of the writer's tick of a session's last touch (access + tick)
+// becomes the end of the reader's first tick that is not before it, and the
+// creation time is kept, so a restored session ends when it would have,
+// never earlier, and at most one of the reader's ticks later (two with an
+// own idle timeout, which is rounded up to the reader's ticks). Sessions
+// without an own timeout take the reader's Config.IdleTimeout: with a
+// shorter one they end sooner, as they would after any touch. Sessions whose
+// end has passed are filed as due, and New's first sweep ends them as Idle
+// or Absolute.
 
 // Errors of Snapshot and of New with Config.Restore. Compare with
 // errors.Is; the message says where in the snapshot the fault is.
