@@ -130,9 +130,9 @@ type keyValue struct {
 // one.
 type snapshotter interface {
 	// copyOut calls f with the live sessions in batches, holding no lock
-	// while f runs, until f returns an error. It returns the longest time
-	// it held a lock.
-	copyOut(f func([]savedSession) error) (time.Duration, error)
+	// while f runs, until f returns an error. If hold is not nil, it is
+	// told how long each lock was held.
+	copyOut(f func([]savedSession) error, hold func(time.Duration)) error
 }
 
 // Snapshot writes every live session to w: its ID, creation time, last
@@ -147,18 +147,18 @@ type snapshotter interface {
 // during it, or with w's error; what it has written is then not a
 // snapshot. Config.Restore reads a snapshot back into a new manager.
 func (m *Manager) Snapshot(w io.Writer) error {
-	_, err := m.snapshot(w)
-	return err
+	return m.snapshot(w, nil)
 }
 
-// snapshot is Snapshot, and returns the longest hold of a shard's lock.
-func (m *Manager) snapshot(w io.Writer) (time.Duration, error) {
+// snapshot is Snapshot, telling hold (if not nil) how long each hold of a
+// shard's lock lasted: the benchmarks' measure of what a touch may wait.
+func (m *Manager) snapshot(w io.Writer, hold func(time.Duration)) error {
 	if m.closed.Load() {
-		return 0, ErrClosed
+		return ErrClosed
 	}
 	src, ok := m.st.(snapshotter)
 	if !ok {
-		return 0, errors.New("sessions: this store cannot be snapshot")
+		return errors.New("sessions: this store cannot be snapshot")
 	}
 	enc := snapshotEncoder{
 		w:         w,
@@ -167,18 +167,17 @@ func (m *Manager) snapshot(w io.Writer) (time.Duration, error) {
 		taken:     m.tm.timeAt(m.tm.now()).UnixNano(),
 	}
 	if err := enc.header(m.tm.tick); err != nil {
-		return 0, err
+		return err
 	}
-	hold, err := src.copyOut(enc.add)
-	if err != nil {
-		return hold, err
+	if err := src.copyOut(enc.add, hold); err != nil {
+		return err
 	}
 	if m.closed.Load() {
 		// Close emptied shards under the copy: what was written is not
 		// every session.
-		return hold, ErrClosed
+		return ErrClosed
 	}
-	return hold, enc.finish()
+	return enc.finish()
 }
 
 // snapshotEncoder writes a snapshot's blocks.
@@ -313,20 +312,22 @@ func (e *snapshotEncoder) finish() error {
 // of its lock, and hands them to f with no lock held. A session whose end
 // has come is left out: it has ended, whether or not the driver has seen
 // it yet.
-func (st *memStore) copyOut(f func([]savedSession) error) (time.Duration, error) {
+func (st *memStore) copyOut(f func([]savedSession) error, hold func(time.Duration)) error {
 	batch := make([]savedSession, 0, snapshotBatch)
 	// The values of a batch, which its sessions' values slice: reused, so
 	// that copying allocates nothing in the steady state. An allocation
 	// under the lock may be made to assist the garbage collector, which
 	// with a heap of a million value maps took tens of milliseconds.
 	var kvs []keyValue
-	var longest time.Duration
 	for i := range st.shards {
 		sh := &st.shards[i]
 		for slot := uint32(0); ; {
 			batch, kvs = batch[:0], kvs[:0]
 			sh.mu.Lock()
-			start := time.Now()
+			var start time.Time
+			if hold != nil {
+				start = time.Now()
+			}
 			now := st.tm.now()
 			end := min(slot+snapshotBatch, sh.used)
 			for heavy := 0; slot < end && heavy < snapshotValueBatch; slot++ {
@@ -349,10 +350,12 @@ func (st *memStore) copyOut(f func([]savedSession) error) (time.Duration, error)
 				batch = append(batch, s)
 			}
 			last := slot >= sh.used
-			longest = max(longest, time.Since(start))
+			if hold != nil {
+				hold(time.Since(start))
+			}
 			sh.mu.Unlock()
 			if err := f(batch); err != nil {
-				return longest, err
+				return err
 			}
 			if last {
 				break
@@ -363,7 +366,7 @@ func (st *memStore) copyOut(f func([]savedSession) error) (time.Duration, error)
 			runtime.Gosched()
 		}
 	}
-	return longest, nil
+	return nil
 }
 
 // restoreInto reads the snapshot in r into st, which belongs to a manager

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,10 +13,11 @@ import (
 	"github.com/sessionwheel/sessionwheel/sessions"
 )
 
-// The snapshot benchmarks: go test -run '^$' -bench Snapshot -benchtime 5x ./sessions
-// (-sizes as for the others). Each reports the bytes a session takes in the
-// snapshot; BenchmarkSnapshotTouchPause also the longest waits of touches
-// that run while snapshots are taken.
+// The snapshot benchmarks: go test ./sessions -run '^$' -bench 'Snapshot|Restore' -benchtime 3x
+// (-sizes as for the others). BenchmarkSnapshot reports the bytes a session
+// takes in the snapshot and how long the snapshot held a shard's lock at a
+// time; BenchmarkSnapshotTouchPause the waits of touches that run while
+// snapshots are taken.
 
 var snapshotKinds = []struct {
 	name  string
@@ -41,6 +43,21 @@ func snapshotFilled(b *testing.B, n int, value string) (*sessions.Manager, []ses
 	return m, ids
 }
 
+// reportHolds reports the median, 99th and 99.9th percentiles and the
+// longest of the snapshots' lock holds.
+func reportHolds(b *testing.B, holds []time.Duration) {
+	if len(holds) == 0 {
+		return
+	}
+	slices.Sort(holds)
+	for _, q := range []struct {
+		name string
+		at   int
+	}{{"p50", len(holds) / 2}, {"p99", len(holds) * 99 / 100}, {"p99.9", len(holds) * 999 / 1000}, {"max", len(holds) - 1}} {
+		b.ReportMetric(float64(holds[q.at].Nanoseconds()), q.name+"-hold-ns")
+	}
+}
+
 type countingWriter struct{ n int64 }
 
 func (w *countingWriter) Write(p []byte) (int, error) {
@@ -55,12 +72,14 @@ func BenchmarkSnapshot(b *testing.B) {
 				m, _ := snapshotFilled(b, n, k.value)
 				defer m.Close(context.Background())
 				var w countingWriter
+				var holds []time.Duration
 				for b.Loop() {
 					w.n = 0
-					if err := m.Snapshot(&w); err != nil {
+					if err := m.SnapshotHolds(&w, func(d time.Duration) { holds = append(holds, d) }); err != nil {
 						b.Fatal(err)
 					}
 				}
+				reportHolds(b, holds)
 				b.ReportMetric(float64(w.n)/float64(n), "B/session")
 				b.ReportMetric(float64(w.n), "B/snapshot")
 			})
@@ -138,11 +157,9 @@ func BenchmarkSnapshotTouchPause(b *testing.B) {
 				}()
 				var hold time.Duration
 				for b.Loop() {
-					h, err := m.SnapshotHold(io.Discard)
-					if err != nil {
+					if err := m.SnapshotHolds(io.Discard, func(d time.Duration) { hold = max(hold, d) }); err != nil {
 						b.Fatal(err)
 					}
-					hold = max(hold, h)
 				}
 				close(stop)
 				wg.Wait()

@@ -8,9 +8,11 @@ import (
 	"time"
 )
 
-// SnapshotHold is Snapshot, and returns the longest time it held a shard's
-// lock: what a touch may have to wait for it, apart from scheduling.
-func (m *Manager) SnapshotHold(w io.Writer) (time.Duration, error) { return m.snapshot(w) }
+// SnapshotHolds is Snapshot, telling hold how long each hold of a shard's
+// lock lasted: what a touch may have to wait for it, apart from scheduling.
+func (m *Manager) SnapshotHolds(w io.Writer, hold func(time.Duration)) error {
+	return m.snapshot(w, hold)
+}
 
 // FixChecksums returns b with the checksums of its snapshot header and of
 // every whole block it holds made right, so that a fuzzer's mutations reach
