@@ -481,3 +481,38 @@ func TestSnapshotWhileServing(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+type failingWriter struct {
+	left int // bytes accepted before the error
+	err  error
+}
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > w.left {
+		n := w.left
+		w.left = 0
+		return n, w.err
+	}
+	w.left -= len(p)
+	return len(p), nil
+}
+
+// Snapshot reports its writer's error, wherever it comes, and refuses to
+// run on a closed manager, whose sessions are gone.
+func TestSnapshotErrors(t *testing.T) {
+	m, _, _ := newTestManager(t, sessions.Config{}, nil, true)
+	for range 3000 {
+		mustCreate(t, m)
+	}
+	full := len(snapshot(t, m))
+	boom := errors.New("disk full")
+	for _, at := range []int{0, 10, 36, 5000, full - 1} {
+		if err := m.Snapshot(&failingWriter{left: at, err: boom}); !errors.Is(err, boom) {
+			t.Errorf("writer failing after %d bytes: %v", at, err)
+		}
+	}
+	m.Close(context.Background())
+	if err := m.Snapshot(io.Discard); !errors.Is(err, sessions.ErrClosed) {
+		t.Errorf("after Close: %v, want ErrClosed", err)
+	}
+}

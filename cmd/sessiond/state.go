@@ -60,7 +60,10 @@ func (s *server) newManager(mcfg sessions.Config) (*sessions.Manager, error) {
 	mcfg.Restore = bufio.NewReaderSize(f, 1<<20)
 	m, err := sessions.New(mcfg)
 	if err == nil {
-		s.log.Info("restored sessions", "state", path, "sessions", m.Len(), "took", time.Since(start))
+		// Those whose idle timeout ran out while no process held them have
+		// ended already (their lines are printed): they are the difference.
+		s.log.Info("restored sessions", "state", path, "sessions", m.Len(),
+			"ended_at_restore", m.Stats().Restored-uint64(m.Len()), "took", time.Since(start))
 		return m, nil
 	}
 	if errors.Is(err, sessions.ErrInvalidConfig) || !s.cfg.startEmpty {
