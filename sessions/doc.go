@@ -53,9 +53,8 @@
 // values through a Codec) while the manager serves, a few hundred slots per
 // hold of a shard's lock; Config.Restore starts a new manager with them,
 // their deadlines kept in wall-clock terms, never earlier (under the same
-// IdleTimeout). Callbacks
-// registered with NotifyOnExpire are not saved. snapshot.go has the format
-// and its errors.
+// IdleTimeout). Callbacks registered with NotifyOnExpire are not saved.
+// snapshot.go has the format and its errors.
 //
 // # Seams
 //
