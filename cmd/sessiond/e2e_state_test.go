@@ -172,3 +172,28 @@ func exitCode(err error) int {
 	}
 	return -1
 }
+
+// A session whose idle timeout runs out while no process holds it ends as
+// soon as the next process starts: its line is printed then, and the log
+// counts it.
+func TestEndToEndExpiredWhileDown(t *testing.T) {
+	bin := sharedSessiond(t)
+	state := filepath.Join(t.TempDir(), "sessions.snap")
+	const idle = time.Second
+	args := []string{"-idle-timeout", idle.String(), "-tick", e2eTick.String(), "-state", state}
+	p1 := startSessiond(t, bin, args...)
+	id, sent, _ := p1.newVisitor().logme()
+	if status, _ := p1.stop(syscall.SIGTERM, 10*time.Second); status != exitOK {
+		t.Fatalf("exit status %d after SIGTERM", status)
+	}
+	time.Sleep(time.Until(sent.Add(idle + 2*e2eTick))) // down past the session's end
+	started := time.Now()
+	p2 := startSessiond(t, bin, args...)
+	at := p2.expiries([]string{id}, time.Now().Add(5*time.Second))[id]
+	if at.Before(started) {
+		t.Errorf("line at %v, before the process started", at)
+	}
+	if !strings.Contains(p2.log(), "ended_at_restore=1") {
+		t.Errorf("log does not count the session ended at restore:\n%s", p2.log())
+	}
+}
