@@ -106,8 +106,11 @@ const (
 	snapshotBatch      = 256
 	snapshotValueBatch = 32
 	// maxWall bounds the wall times in a snapshot, so that the arithmetic
-	// on them cannot overflow: about ±146 years around 1970.
-	maxWall = 1 << 62
+	// on them cannot overflow: about ±146 years around 1970. The writer
+	// clamps to it (a time past 2116 is no real session's), so that what
+	// it writes its reader accepts, and the difference of two such times
+	// fits an int64.
+	maxWall = 1<<62 - 1
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -209,10 +212,10 @@ func (e *snapshotEncoder) add(batch []savedSession) error {
 	for i := range batch {
 		s := &batch[i]
 		start := len(e.buf)
-		created := e.epochWall + s.born
+		created, access := e.wall(s.born), e.wall(s.access)
 		e.buf = append(e.buf, s.id[:]...)
 		e.buf = binary.AppendVarint(e.buf, created-e.taken)
-		e.buf = binary.AppendVarint(e.buf, e.epochWall+s.access-created)
+		e.buf = binary.AppendVarint(e.buf, access-created)
 		e.buf = binary.AppendUvarint(e.buf, uint64(s.idle))
 		e.buf = binary.AppendUvarint(e.buf, uint64(len(s.owner)))
 		e.buf = append(e.buf, s.owner...)
@@ -249,6 +252,26 @@ func (e *snapshotEncoder) add(batch []savedSession) error {
 		}
 	}
 	return nil
+}
+
+// wall converts a time of the manager's to wall-clock Unix nanoseconds,
+// clamped to ±maxWall. A restored time may lie far out (the arithmetic of
+// the time model saturates), and the sum must not overflow.
+func (e *snapshotEncoder) wall(t int64) int64 {
+	w, ok := addChecked(e.epochWall, t)
+	if !ok {
+		w = t // the overflow's sign is t's
+	}
+	return min(max(w, -maxWall), maxWall)
+}
+
+// addChecked returns a+b, and false if it overflows.
+func addChecked(a, b int64) (int64, bool) {
+	s := a + b
+	if (b > 0 && s < a) || (b < 0 && s > a) {
+		return 0, false
+	}
+	return s, true
 }
 
 // value appends a value's length + 1 and its encoding to the block. A
@@ -506,12 +529,9 @@ func (d *snapshotDecoder) sessions(p []byte, count uint32, at int64) error {
 		if !ok1 || !ok2 || !ok3 || !ok4 {
 			return bad("bad varint")
 		}
-		if rel < -maxWall || rel > maxWall || acc < -maxWall || acc > maxWall {
-			return bad("time out of range")
-		}
-		created := d.taken + rel
-		access := created + acc
-		if created < -maxWall || created > maxWall || access < -maxWall || access > maxWall {
+		created, ok1 := addChecked(d.taken, rel)
+		access, ok2 := addChecked(created, acc)
+		if !ok1 || !ok2 || created < -maxWall || created > maxWall || access < -maxWall || access > maxWall {
 			return bad("time out of range")
 		}
 		if idle > uint64(MaxTimeout) {
