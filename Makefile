@@ -37,6 +37,7 @@ bench-quick:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseID -fuzztime 30s ./sessions
+	$(GO) test -run '^$$' -fuzz FuzzRestore -fuzztime 30s ./sessions
 	$(GO) test -run '^$$' -fuzz FuzzCookie -fuzztime 30s ./httpadapter
 
 # Debian packages that tests run for real: promtool (package prometheus) for

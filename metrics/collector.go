@@ -16,6 +16,7 @@ type Collector struct {
 	m *sessions.Manager
 
 	created, ended, discarded, active, touches, lookups, createFailures, renewals *prometheus.Desc
+	restored                                                                      *prometheus.Desc
 	refiles, bucketVisits, callbackPanics, callbackQueue, sweepHoldMax            *prometheus.Desc
 	lateness, callbackDuration, lifetime                                          *prometheus.Desc
 	owners, ownedSessions, ownerEvictions                                         *prometheus.Desc
@@ -51,7 +52,9 @@ func New(m *sessions.Manager, constLabels prometheus.Labels) *Collector {
 			"Sessions ended, by reason: idle (idle timeout), absolute (absolute timeout), explicit (Expire, a logout), shutdown (manager closed), evicted (manager full).",
 			"reason"),
 		discarded: d("sessions_discarded_total",
-			"Sessions dropped without ending by Close under DiscardOnClose: created = active + ended + discarded."),
+			"Sessions dropped without ending by Close under DiscardOnClose: created + restored = active + ended + discarded."),
+		restored: d("sessions_restored_total",
+			"Sessions read from a snapshot when the manager started (Config.Restore), including those that ended at once."),
 		active: d("sessions_active",
 			"Live sessions, including any past their deadline that the driver has not yet ended."),
 		touches: d("touches_total",
@@ -92,7 +95,7 @@ func New(m *sessions.Manager, constLabels prometheus.Labels) *Collector {
 // Describe sends the descriptions of every metric the collector exports.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range [...]*prometheus.Desc{
-		c.created, c.ended, c.discarded, c.active, c.touches, c.lookups, c.createFailures, c.renewals,
+		c.created, c.ended, c.discarded, c.restored, c.active, c.touches, c.lookups, c.createFailures, c.renewals,
 		c.refiles, c.bucketVisits, c.callbackPanics, c.callbackQueue, c.sweepHoldMax,
 		c.lateness, c.callbackDuration, c.lifetime,
 		c.owners, c.ownedSessions, c.ownerEvictions,
@@ -132,6 +135,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.ended, st.Ended[r], r.String())
 	}
 	counter(c.discarded, st.Discarded)
+	counter(c.restored, st.Restored)
 	gauge(c.active, float64(st.Active))
 	counter(c.touches, st.Touches)
 	counter(c.lookups, st.LookupHits, "hit")

@@ -53,4 +53,5 @@ func ExampleNew() {
 	// sessionwheel_sessions_ended_total{manager="web",reason="explicit"} 1
 	// sessionwheel_sessions_ended_total{manager="web",reason="idle"} 0
 	// sessionwheel_sessions_ended_total{manager="web",reason="shutdown"} 0
+	// sessionwheel_sessions_restored_total{manager="web"} 0
 }

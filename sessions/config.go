@@ -3,6 +3,7 @@ package sessions
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"runtime"
 	"time"
@@ -129,6 +130,19 @@ type Config struct {
 	DiscardOnClose bool
 	// Clock is the source of time. Nil means the system clock.
 	Clock Clock
+	// Restore, if set, is a snapshot (Manager.Snapshot) that New starts
+	// with: its sessions come back with their IDs, times, own idle timeouts
+	// and values, and those whose end passed meanwhile end at once, as Idle
+	// or Absolute (Config.OnExpire sees them). Callbacks registered with
+	// NotifyOnExpire are not in a snapshot: register them again. New reads
+	// Restore to its end, and fails, starting nothing, if it is not a whole,
+	// intact snapshot (snapshot.go lists the errors) or holds more than
+	// MaxSessions sessions: with MaxSessions 0, only the memory bounds what
+	// a snapshot may bring back.
+	Restore io.Reader
+	// Codec encodes values for Snapshot and decodes them for Restore. Nil
+	// means GobCodec.
+	Codec Codec
 }
 
 // withDefaults fills the zero fields and checks the rest.
@@ -153,6 +167,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Clock == nil {
 		c.Clock = systemClock{}
+	}
+	if c.Codec == nil {
+		c.Codec = GobCodec{}
 	}
 	switch {
 	case c.Tick < MinTick || c.Tick > MaxTimeout:

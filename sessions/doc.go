@@ -47,6 +47,15 @@
 // callbacks fall behind, the driver waits for them (Config.QueueLen), so no
 // ending is dropped.
 //
+// # Restarts
+//
+// Manager.Snapshot writes the live sessions (IDs, times, own timeouts,
+// values through a Codec) while the manager serves, a few hundred slots per
+// hold of a shard's lock; Config.Restore starts a new manager with them,
+// their deadlines kept in wall-clock terms, never earlier (under the same
+// IdleTimeout). Callbacks registered with NotifyOnExpire are not saved.
+// snapshot.go has the format and its errors.
+//
 // # Seams
 //
 // The manager keeps its sessions in a store, behind a small unexported

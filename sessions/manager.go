@@ -27,6 +27,8 @@ type Manager struct {
 	// wakes the driver to set it again (see arm).
 	armed atomic.Int64
 
+	restored uint64 // sessions New read from Config.Restore
+
 	rejected, failedFull, failedClosed, panics atomic.Uint64
 	lateness, lifetime, callbackTime           *histogram
 	maxHold                                    maxDuration
@@ -62,8 +64,19 @@ func newManager(cfg Config, newID func() ID, manual bool) (*Manager, error) {
 		wake:         make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 	}
-	m.st = newMemStore(m.tm, cfg.Shards, cfg.OnExpire != nil, m.filed, m.lateness, m.lifetime, &m.maxHold)
+	st := newMemStore(m.tm, cfg.Shards, cfg.OnExpire != nil, m.filed, m.lateness, m.lifetime, &m.maxHold)
+	m.st = st
 	m.armed.Store(math.MaxInt64)
+	if cfg.Restore != nil {
+		// Before anything runs, so that a bad snapshot leaves nothing behind.
+		n, err := m.restoreInto(st, cfg.Restore)
+		if err != nil {
+			return nil, err
+		}
+		m.cfg.Restore = nil // read: not to be kept
+		m.restored = uint64(n)
+		m.live.Store(int64(n))
+	}
 	m.q.init(cfg.QueueLen)
 	m.workers.Add(cfg.Workers)
 	for range cfg.Workers {
@@ -71,6 +84,9 @@ func newManager(cfg Config, newID func() ID, manual bool) (*Manager, error) {
 	}
 	m.driver.Add(1)
 	go m.drive()
+	if m.restored > 0 {
+		m.sweep() // what ended while no process kept it ends now
+	}
 	return m, nil
 }
 
@@ -237,6 +253,7 @@ func (m *Manager) Stats() Stats {
 		CreateFailedClosed: m.failedClosed.Load(),
 		LookupRejected:     m.rejected.Load(),
 		CallbackPanics:     m.panics.Load(),
+		Restored:           m.restored,
 		CallbackQueue:      m.q.backlog(),
 		MaxSweepHold:       time.Duration(m.maxHold.v.Load()),
 		Lateness:           m.lateness.snapshot(),

@@ -18,8 +18,12 @@ type Stats struct {
 	// Ended counts endings, indexed by Reason.
 	Ended [Evicted + 1]uint64
 	// Discarded counts sessions dropped by Close under
-	// Config.DiscardOnClose. Created = Active + the sum of Ended + Discarded.
+	// Config.DiscardOnClose. Created + Restored = Active + the sum of Ended
+	// + Discarded.
 	Discarded uint64
+	// Restored counts the sessions New read from Config.Restore, those
+	// that ended at once included.
+	Restored uint64
 	// CreateFailedFull counts Create calls refused with ErrTooManySessions;
 	// CreateFailedClosed those refused with ErrClosed.
 	CreateFailedFull, CreateFailedClosed uint64

@@ -63,6 +63,15 @@
 //	-behind-tls-proxy
 //		a proxy in front terminates TLS: the cookie is Secure and named
 //		__Host-session on plain HTTP too
+//	-state file
+//		keep the sessions in file across restarts (see below)
+//	-save-every duration
+//		with -state, save the sessions this often (default 1m; 0: only at
+//		a signal): the most a crash can lose
+//	-start-empty
+//		with -state, if file cannot be read, move it aside (to
+//		file.unreadable-<unix time>) and start with no sessions, instead of
+//		refusing to start
 //	-log-level level
 //		debug, info (default), warn or error; per-session lines are at debug
 //	-log-format format
@@ -115,4 +124,20 @@
 // stops accepting connections, finishes the requests in flight, ends the
 // remaining sessions (printing their lines), and exits with status 0, or 1
 // if -shutdown-timeout ran out. A second signal kills it at once.
+//
+// With -state, a restart does not log anybody out. At start the sessions
+// saved in the file (sessions.Manager.Snapshot) come back with their IDs,
+// values and deadlines in wall-clock terms; those whose idle timeout ran
+// out while no process held them end at once, and their lines are printed.
+// While serving it saves them every -save-every, and on SIGINT or SIGTERM
+// it saves them instead of ending them (the manager is made with
+// Config.DiscardOnClose), printing no line. Every save goes to a temporary
+// file, synced and renamed over the file, so that a crash never leaves a
+// half-written one. A file it cannot read (cut off, damaged, of another
+// version, not a snapshot) makes it exit with status 1 and a message that
+// says what is wrong where, leaving the file as it is, unless -start-empty.
+// The file holds the session IDs, which are credentials: it is made
+// readable by its owner only. A session that ends in the moments between
+// the last save and the exit may have its line printed again by the next
+// process, when it ends there at once.
 package main

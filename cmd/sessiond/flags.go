@@ -57,6 +57,10 @@ type config struct {
 	tlsKey         string
 	behindTLSProxy bool
 
+	stateFile  string
+	saveEvery  time.Duration
+	startEmpty bool
+
 	logLevel  slog.Level
 	logFormat string
 
@@ -106,6 +110,9 @@ func parseFlags(args []string, getenv func(string) (string, bool), stderr io.Wri
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "serve HTTPS with the certificate (chain) in this PEM `file`; needs -tls-key")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "the private key of -tls-cert, a PEM `file`")
 	fs.BoolVar(&cfg.behindTLSProxy, "behind-tls-proxy", false, "a proxy in front terminates TLS: make the session cookie Secure (and __Host-) on plain HTTP too")
+	fs.StringVar(&cfg.stateFile, "state", "", "keep the sessions in this `file` across restarts: restore them from it at start, save them to it every -save-every and at a signal, instead of ending them")
+	fs.DurationVar(&cfg.saveEvery, "save-every", time.Minute, "with -state, save the sessions this often, the most a crash can lose (0: only at a signal)")
+	fs.BoolVar(&cfg.startEmpty, "start-empty", false, "with -state, if the file cannot be read, move it aside and start with no sessions, instead of refusing to start")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (a line per session), info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log `format`: text or json")
 	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
@@ -157,6 +164,8 @@ func parseFlags(args []string, getenv func(string) (string, bool), stderr io.Wri
 		return bad("-log-format %q: must be text or json", cfg.logFormat)
 	case cfg.maxHeaderBytes <= 0:
 		return bad("-max-header-bytes %d: must be positive", cfg.maxHeaderBytes)
+	case cfg.saveEvery < 0:
+		return bad("-save-every %v: must not be negative", cfg.saveEvery)
 	case cfg.drainDelay < 0:
 		return bad("-drain-delay %v: must not be negative", cfg.drainDelay)
 	case (cfg.tlsCert == "") != (cfg.tlsKey == ""):

@@ -26,7 +26,8 @@ func (s *server) httpServer(h http.Handler, writeTimeout time.Duration) *http.Se
 // serve serves on ln, and on adminLn if it is not nil, until ctx is done;
 // then it fails /readyz for -drain-delay while it goes on serving, and
 // stops: it closes the listeners, finishes the requests in flight, closes
-// the manager (the remaining sessions end and their callbacks run), writes
+// the manager (the remaining sessions end and their callbacks run, or with
+// -state they are saved instead: state.go), writes
 // out the last expiry lines, and returns the exit status. The stop, after
 // the drain delay, takes -shutdown-timeout at most.
 func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) int {
@@ -42,6 +43,14 @@ func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) int {
 	go func() {
 		defer close(flushed)
 		s.out.flushEvery(flushInterval, stopFlushing)
+	}()
+	stopSaving := make(chan struct{})
+	saved := make(chan struct{})
+	go func() {
+		defer close(saved)
+		if s.cfg.stateFile != "" && s.cfg.saveEvery > 0 {
+			s.saveEvery(s.cfg.saveEvery, stopSaving)
+		}
 	}()
 
 	served := make(chan error, len(servers))
@@ -112,7 +121,20 @@ func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) int {
 		}
 	}
 
+	close(stopSaving)
+	<-saved
 	live := s.m.Len()
+	if s.cfg.stateFile != "" {
+		// Saved, not ended: no expiry line, and the next start restores
+		// them. The manager was made with Config.DiscardOnClose, so Close
+		// drops them without ending them.
+		s.log.Info("saving the sessions instead of ending them", "state", s.cfg.stateFile, "sessions", live)
+		if err := s.saveState(); err != nil {
+			s.log.Error("cannot save sessions; the state file keeps the last save", "state", s.cfg.stateFile, "err", err)
+			status = exitError
+		}
+		live = 0
+	}
 	start := time.Now()
 	if err := s.m.Close(stopCtx); err != nil {
 		s.log.Error("expiry callbacks still running", "err", err)

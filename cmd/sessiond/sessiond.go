@@ -130,7 +130,7 @@ func newServer(cfg config, clock sessions.Clock, stdout io.Writer, log *slog.Log
 		return nil, err
 	}
 	s.page = page
-	m, err := sessions.New(sessions.Config{
+	m, err := s.newManager(sessions.Config{
 		IdleTimeout: cfg.idleTimeout,
 		Tick:        cfg.tick,
 		MaxSessions: cfg.maxSessions,
