@@ -254,9 +254,9 @@ func BenchmarkCreateTo(b *testing.B) {
 	}
 }
 
-// BenchmarkMemory reports the heap bytes per live session (index, arena
-// and wheel; no values) and the time of a forced GC with them live.
-// Run with -benchtime=1x.
+// BenchmarkMemory reports the bytes per live session (index, arena and
+// wheel; no values), on the heap and off it (huge pages: OffHeapBytes), and
+// the time of a forced GC with them live. Run with -benchtime=1x.
 func BenchmarkMemory(b *testing.B) {
 	for _, n := range sizes(b) {
 		b.Run("live="+label(n), func(b *testing.B) {
@@ -265,10 +265,13 @@ func BenchmarkMemory(b *testing.B) {
 				runtime.GC()
 				debug.FreeOSMemory()
 				runtime.ReadMemStats(&before)
+				off := sessions.OffHeapBytes()
 				m, _, _ := filled(b, n, sessions.Config{DiscardOnClose: true}) // the IDs slice is garbage by the GC below
 				runtime.GC()
 				runtime.ReadMemStats(&after)
-				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "B/session")
+				off = sessions.OffHeapBytes() - off
+				b.ReportMetric(float64(int64(after.HeapAlloc-before.HeapAlloc)+off)/float64(n), "B/session")
+				b.ReportMetric(float64(off)/float64(n), "offheap-B/session")
 				var gcs []time.Duration
 				for range 5 {
 					t0 := time.Now()

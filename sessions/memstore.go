@@ -40,9 +40,17 @@ func newMemStore(tm *timeModel, shards int, keep bool, filed func(int64), latene
 		lifetime: lifetime,
 		maxHold:  maxHold,
 	}
+	mem := &storeMemory{}
 	for i := range st.shards {
-		st.shards[i].num = uint16(i)
-		st.shards[i].due.Store(math.MaxInt64)
+		sh := &st.shards[i]
+		sh.num = uint16(i)
+		sh.due.Store(math.MaxInt64)
+		sh.mem = mem
+		sh.wheel.UseMemory(mem.chunks.bytes)
+	}
+	if offHeap {
+		// The regions go when the shards do (hugemem.go).
+		runtime.AddCleanup(&st.shards[0], (*storeMemory).release, mem)
 	}
 	return st
 }

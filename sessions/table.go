@@ -86,6 +86,7 @@ type shardData struct { // see shard
 	num    uint16 // this shard's index in memStore.shards
 	wheel  wheel.Wheel
 	extras map[uint32]*extra
+	mem    *storeMemory // where chunks and large indexes come from; nil: the heap
 
 	// due is a tick at or before which the driver must look at this shard:
 	// the wheel's next tick, or earlier. Written under mu, read by the ticker
@@ -143,7 +144,8 @@ func (s *shard) index(id ID, slot uint32) {
 		s.count++
 		return
 	}
-	s.idx = make([]uint32, max(16, len(s.idx)*5/4))
+	old := s.idx
+	s.idx = s.newIndex(max(16, len(s.idx)*5/4))
 	s.count = 0
 	for sl := range s.used {
 		if r := s.rec(sl); r.gen&stateMask == stateLive {
@@ -151,6 +153,20 @@ func (s *shard) index(id ID, slot uint32) {
 			s.count++
 		}
 	}
+	if s.mem != nil {
+		freeSlice(&s.mem.index, old)
+	}
+}
+
+// bigIndex is the length from which an index is allocated off the heap,
+// page-aligned, so that it can be given back when it is replaced.
+const bigIndex = 16 << 10
+
+func (s *shard) newIndex(n int) []uint32 {
+	if s.mem == nil || n < bigIndex {
+		return make([]uint32, n)
+	}
+	return allocSlice[uint32](&s.mem.index, n, 4096)
 }
 
 func (s *shard) place(id ID, slot uint32) {
@@ -217,8 +233,12 @@ func (s *shard) alloc() (uint32, bool) {
 	}
 	slot := s.used
 	if int(slot>>recChunkBits) == len(s.chunks) {
-		s.chunks = append(s.chunks, make([]record, recChunkLen))
-		s.births = append(s.births, make([]int64, recChunkLen))
+		var a *arena
+		if s.mem != nil {
+			a = &s.mem.chunks
+		}
+		s.chunks = append(s.chunks, allocSlice[record](a, recChunkLen, 64))
+		s.births = append(s.births, allocSlice[int64](a, recChunkLen, 64))
 	}
 	s.used++
 	return slot, true
