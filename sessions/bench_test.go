@@ -314,3 +314,92 @@ func BenchmarkExpire(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTouchDuringMassEnding measures what a toucher of surviving
+// sessions sees while half of n sessions end at once: one goroutine
+// touches the survivors in random order, timing each touch, while the
+// sweep ends the other half (per iteration, with b.N sweeps of n/2). It
+// reports the touch latency percentiles, the longest touch (an upper bound
+// on the longest wait for a shard lock: an uncontended touch takes well
+// under a microsecond), the longest hold of a shard lock by the sweep, and
+// the endings per second. A fake clock (a mutex per read) dates both.
+// Run with -benchtime=1x or a few x.
+func BenchmarkTouchDuringMassEnding(b *testing.B) {
+	for _, n := range sizes(b) {
+		b.Run("live="+label(n), func(b *testing.B) {
+			var lat []time.Duration
+			var hold, sweeping time.Duration
+			ended := 0
+			for b.Loop() {
+				b.StopTimer()
+				clk := sessionstest.NewClock(time.Time{})
+				m, err := sessions.New(sessions.Config{IdleTimeout: time.Hour, Clock: clk})
+				if err != nil {
+					b.Fatal(err)
+				}
+				survivors := make([]sessions.ID, 0, n/2)
+				for i := range n {
+					s, err := m.Create()
+					if err != nil {
+						b.Fatal(err)
+					}
+					if i%2 == 0 {
+						s.SetIdleTimeout(time.Minute)
+					} else {
+						survivors = append(survivors, s.ID())
+					}
+				}
+				survivors = shuffled(survivors)
+				if cap(lat) == 0 {
+					lat = make([]time.Duration, 0, 1<<24)
+				}
+				runtime.GC()
+				b.StartTimer()
+
+				clk.Advance(2 * time.Minute) // wakes the driver: it sweeps in its goroutine
+				done := make(chan time.Duration)
+				go func() {
+					t0 := time.Now()
+					m.Sweep() // waits for the driver's sweep, or does it
+					done <- time.Since(t0)
+				}()
+				for i := 0; ; i++ {
+					select {
+					case d := <-done:
+						sweeping += d
+						goto swept
+					default:
+					}
+					if len(lat) == cap(lat) {
+						lat = lat[:0] // keep a bounded sample: the latest
+					}
+					t0 := time.Now()
+					if !m.Touch(survivors[i%len(survivors)]) {
+						b.Fatal("a survivor has ended")
+					}
+					lat = append(lat, time.Since(t0))
+				}
+			swept:
+				b.StopTimer()
+				st := m.Stats()
+				ended += int(st.Ended[sessions.Idle])
+				hold = max(hold, st.MaxSweepHold)
+				m.Close(context.Background())
+				b.StartTimer()
+			}
+			if ended < b.N*n/2 {
+				b.Fatalf("ended %d of %d", ended, b.N*n/2)
+			}
+			slices.Sort(lat)
+			q := func(p float64) float64 {
+				return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Nanoseconds()) / 1000
+			}
+			b.ReportMetric(q(0.5)*1000, "touch-p50-ns")
+			b.ReportMetric(q(0.999), "touch-p99.9-µs")
+			b.ReportMetric(float64(lat[len(lat)-1].Nanoseconds())/1000, "touch-max-µs")
+			b.ReportMetric(float64(len(lat)), "touches")
+			b.ReportMetric(float64(hold.Microseconds()), "µs-max-lock-hold")
+			b.ReportMetric(float64(ended)/sweeping.Seconds(), "endings/s")
+		})
+	}
+}
