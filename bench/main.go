@@ -228,7 +228,7 @@ func (p params) steps() int {
 		perEngine += p.runs + 1 + len(touchVariants)
 	}
 	if p.groups[groupBurst] {
-		perEngine += p.expiryRuns
+		perEngine += 2 * p.expiryRuns
 	}
 	if p.groups[groupLateness] {
 		perEngine += p.expiryRuns
@@ -307,6 +307,7 @@ func run(p params, stdout, stderr io.Writer) error {
 			for _, k := range p.engines {
 				if p.groups[groupBurst] {
 					b.burst(k, n)
+					b.touchDuringBurst(k, n)
 				}
 				if p.groups[groupLateness] {
 					b.lateness(k, n, ids)

@@ -198,10 +198,11 @@ func (r *report) markdown(p params) string {
 	}
 	pf("\n## How to read this\n\n")
 	pf("- **create** (ns/op, allocs/op): time to create N sessions one after another in a fresh engine, divided by N; includes the growth of the tables and the garbage collections it causes.\n")
-	pf("- **memory** (bytes/session): live heap after `runtime.GC()` with N sessions, minus the heap of the empty engine, divided by N.\n")
+	pf("- **memory** (bytes/session): live heap after `runtime.GC()` with N sessions, minus the heap of the empty engine, plus what sessionwheel holds off the heap (`sessions.OffHeapBytes`: its table on huge pages), divided by N.\n")
 	pf("- **gc** (ms): wall time of one forced `runtime.GC()` with N live sessions: what every collection of a server holding them pays in CPU. Pointer-free records cost the collector nothing.\n")
 	pf("- **touch-seq / touch-random** (ns/op): one goroutine touches %s live sessions per run in creation order, or in a precomputed random order (the cache-hostile case). The `-parallel` variants split the same work among GOMAXPROCS goroutines; ns/op is wall time over all touches.\n", groupDigits(m.TouchOps))
 	pf("- **expiry-burst** (expiries/s, drain-ms, first-ms): N sessions come due at the same instant (engines with a clock create them while it is frozen, half a tick into a tick; the others are given the time left to a common deadline set far enough ahead); callbacks only count. Throughput is N over the drain: the time from the deadline (or from the first callback, if that came earlier) to the last callback. first-ms is how late the first callback came (negative: early): it shows the engine's granularity.\n")
+	pf("- **touch-during-burst** (p50-us, p99.9-us, max-us, max-lock-hold-us): while half of N sessions end at once (created on a frozen clock, the survivors half an idle timeout later), one goroutine touches the survivors in random order; each touch is timed from the deadline until the last callback. The longest touch bounds the longest wait for a lock a toucher sees. max-lock-hold-us: sessionwheel's longest hold of a shard lock by its driver (Stats.MaxSweepHold). Engines without a clock do not run it.\n")
 	pf("- **peak-goroutines, peak-stack-MiB** (in both expiry scenarios): the most goroutines alive, and the most memory their stacks held, while the sessions expired. stdtimer, timingwheel and otter start one goroutine per expiry; stdtimer starts them faster than they finish. To keep a shared machine out of memory, the harness stops a run whose stacks pass three quarters of a budget (-stack-budget; by default half the memory available at start), and skips a size whose stacks, extrapolated from a smaller one, would pass 80%% of it; the notes say when.\n")
 	pf("- **expiry-lateness** (ms, due-per-s): N sessions created as fast as the engine allows, with an idle timeout longer than their creation takes, so they come due at that pace (due-per-s: a faster engine faces a faster stream of expiries). Lateness is callback time minus (creation time + idle timeout), on the real clock; negative means early. sessionwheel rounds deadlines up to whole ticks, so by design its lateness is between 0 and 1 tick plus scheduling delay; otter files entries in timer-wheel buckets of 2^30 ns (1.07 s) and expires a bucket once its span has passed.\n")
 	pf("- **http** (req/s, p50-us, p99-us, allocs/req): keep-alive clients on loopback present random live session cookies; allocs/req counts the whole process (client and server), so compare with the bare handler. **http-inproc** (ns/op, allocs/op) runs the handler chain in process without the network, which isolates the middleware's own cost; overhead-ns/op is that minus the bare handler.\n")
@@ -210,7 +211,7 @@ func (r *report) markdown(p params) string {
 
 // rows lists the (scenario, metric) pairs measured at n, in report order.
 func (r *report) rows(n int) [][2]string {
-	order := []string{scCreate, scMemory, scGC, scTouchSeq, scTouchRandom, scTouchSeqPar, scTouchRandomPar, scBurst, scLateness}
+	order := []string{scCreate, scMemory, scGC, scTouchSeq, scTouchRandom, scTouchSeqPar, scTouchRandomPar, scBurst, scTouchBurst, scLateness}
 	var rows [][2]string
 	for _, sc := range order {
 		for _, x := range r.results {

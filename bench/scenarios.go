@@ -34,6 +34,7 @@ const (
 	scTouchSeqPar    = "touch-seq-parallel"
 	scTouchRandomPar = "touch-random-parallel"
 	scBurst          = "expiry-burst"
+	scTouchBurst     = "touch-during-burst"
 	scLateness       = "expiry-lateness"
 	scHTTP           = "http"
 	scHTTPInproc     = "http-inproc"
@@ -57,6 +58,9 @@ const (
 	mP99Us      = "p99-us"
 	mAllocsReq  = "allocs/req"
 	mMissedReqs = "misses"
+	mP999Us     = "p99.9-us"
+	mMaxUs      = "max-us"
+	mHoldUs     = "max-lock-hold-us"
 )
 
 // touchVariants are the touch scenarios: access order and goroutines (0
@@ -162,6 +166,7 @@ func (b *bench) steady(k engineKind, n int, ids, shuffled []sessions.ID) {
 		release()
 		eng := b.build(k, b.steadyConfig())
 		before, m0 := memStats()
+		off0 := sessions.OffHeapBytes()
 		t0 := time.Now()
 		for i := range ids {
 			ids[i] = eng.create()
@@ -169,6 +174,8 @@ func (b *bench) steady(k engineKind, n int, ids, shuffled []sessions.ID) {
 		dt := time.Since(t0)
 		m1 := mallocs()
 		after, _ := memStats()
+		// sessionwheel keeps its table off the heap, on huge pages.
+		after += uint64(sessions.OffHeapBytes() - off0)
 		createNs = append(createNs, float64(dt)/float64(n))
 		createAllocs = append(createAllocs, float64(m1-m0)/float64(n))
 		bytesPer = append(bytesPer, (float64(after)-float64(before))/float64(n))
@@ -359,6 +366,96 @@ func (b *bench) burst(k engineKind, n int) {
 	}
 	b.add(scBurst, k.name, n, mGoroutines, median(goroutines))
 	b.add(scBurst, k.name, n, mStackMiB, median(stacks))
+	release()
+}
+
+// touchDuringBurst measures what a toucher sees while half of n sessions
+// end at once: n/2 sessions are created on a frozen clock, the clock moves
+// on by half the idle timeout, n/2 survivors are created, and the clock
+// runs; one goroutine touches the survivors in random order, timing each
+// touch, from the moment the first half comes due until its last callback.
+// Reported: the touch latency p50, p99.9 and max (the longest touch bounds
+// the longest wait for a lock that a toucher sees: an uncontended touch
+// takes well under a microsecond), and for sessionwheel the longest hold
+// of a shard lock by its driver. Only the engines that take a clock run
+// it (the others cannot start half the sessions at one instant and the
+// rest later without a clock).
+func (b *bench) touchDuringBurst(k engineKind, n int) {
+	if !k.clocked || b.tooBig(k, scBurst, n) {
+		b.skip(b.p.expiryRuns)
+		return
+	}
+	idle := roundUp(max(b.p.expiryIdle, 2*b.p.tick), b.p.tick)
+	var p50s, p999s, maxs, holds []float64
+	for r := range b.p.expiryRuns {
+		b.step(k.name, n, fmt.Sprintf("touch-during-burst run %d/%d", r+1, b.p.expiryRuns))
+		release()
+		var fired atomic.Int64
+		done := make(chan struct{})
+		half := n / 2
+		clk := newFrozenClock()
+		e := b.build(k, engineConfig{idle: idle, tick: b.p.tick, clock: clk, onExpire: func(sessions.ID) {
+			if fired.Add(1) == int64(half) {
+				close(done)
+			}
+		}})
+		clk.advance(b.p.tick / 2)
+		for range half {
+			e.create()
+		}
+		clk.advance(roundUp(idle/2, b.p.tick))
+		survivors := make([]sessions.ID, n-half)
+		for i := range survivors {
+			survivors[i] = e.create()
+		}
+		rng := rand.New(rand.NewPCG(b.p.seed, uint64(n)))
+		rng.Shuffle(len(survivors), func(i, j int) { survivors[i], survivors[j] = survivors[j], survivors[i] })
+		lat := make([]float64, 0, 1<<20)
+		misses := 0
+		due := clk.thaw().Add(idle - roundUp(idle/2, b.p.tick))
+		limit := time.After(time.Until(due) + 30*time.Second + time.Duration(n)*20*time.Microsecond)
+		for i := 0; ; i++ {
+			if i&63 == 0 {
+				select {
+				case <-done:
+					goto drained
+				case <-limit:
+					b.note("%s touch-during-burst at %d: only %d of %d callbacks in time", k.name, n, fired.Load(), half)
+					goto drained
+				default:
+				}
+			}
+			t0 := time.Now()
+			if !e.touch(survivors[i%len(survivors)]) {
+				misses++
+			}
+			if d := time.Since(t0); !t0.Before(due) {
+				lat = append(lat, float64(d)/1e3)
+			}
+		}
+	drained:
+		if misses > 0 {
+			b.note("%s touch-during-burst at %d: %d touches found a survivor ended", k.name, n, misses)
+		}
+		if sw, ok := e.(*swEngine); ok {
+			holds = append(holds, float64(sw.m.Stats().MaxSweepHold)/1e3)
+		}
+		e.close()
+		if len(lat) > 0 {
+			slices.Sort(lat)
+			p50s = append(p50s, quantile(lat, 0.5))
+			p999s = append(p999s, quantile(lat, 0.999))
+			maxs = append(maxs, lat[len(lat)-1])
+		}
+	}
+	if len(p50s) > 0 {
+		b.add(scTouchBurst, k.name, n, mP50Us, median(p50s))
+		b.add(scTouchBurst, k.name, n, mP999Us, median(p999s))
+		b.add(scTouchBurst, k.name, n, mMaxUs, median(maxs))
+	}
+	if len(holds) > 0 {
+		b.add(scTouchBurst, k.name, n, mHoldUs, median(holds))
+	}
 	release()
 }
 
