@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"os"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -22,9 +23,12 @@ import (
 // its shards), never earlier: a handle used after Close still reads its
 // record. Where huge pages are not available, and under the race detector
 // (which does not see memory off the heap), everything comes from the heap
-// as before.
+// as before. So it does when the environment has SESSIONWHEEL_HUGEPAGES=off
+// when a manager is made: for comparison, or where huge pages misbehave.
 
 const hugePage = 2 << 20
+
+func hugePagesWanted() bool { return os.Getenv("SESSIONWHEEL_HUGEPAGES") != "off" }
 
 // offHeapBytes counts the bytes mapped by all stores and not given back.
 var offHeapBytes atomic.Int64
@@ -43,6 +47,13 @@ type arena struct {
 	base     unsafe.Pointer // the current region
 	cur, end uintptr        // offsets: what is left of it
 	regions  []region       // everything mapped, for release
+	counted  int64          // this arena's part of offHeapBytes
+}
+
+// count adds d to what the arena holds off the heap. The caller holds a.mu.
+func (a *arena) count(d int64) {
+	a.counted += d
+	offHeapBytes.Add(d)
 }
 
 type region struct {
@@ -71,7 +82,7 @@ func (a *arena) alloc(size, align int) unsafe.Pointer {
 			return unsafe.Pointer(unsafe.SliceData(make([]uint64, (size+7)/8)))
 		}
 		a.regions = append(a.regions, region{base: base, size: n, mapping: mapping})
-		offHeapBytes.Add(int64(n))
+		a.count(int64(n))
 		a.base, off, a.end = base, 0, n
 	}
 	a.cur = off + uintptr(size)
@@ -89,7 +100,7 @@ func (a *arena) retireTail() {
 	}
 	from := (a.cur + hugePage - 1) &^ (hugePage - 1)
 	if a.end > from {
-		offHeapBytes.Add(-int64(a.end - from))
+		a.count(-int64(a.end - from))
 		a.regions[len(a.regions)-1].size = from
 	}
 	a.base, a.cur, a.end = nil, 0, 0
@@ -113,7 +124,7 @@ func (a *arena) free(p unsafe.Pointer, size int) {
 		to := (uintptr(p) + uintptr(size)) &^ (page - 1)
 		if to > from {
 			discardRange(unsafe.Add(p, from-uintptr(p)), to-from)
-			offHeapBytes.Add(-int64(to - from))
+			a.count(-int64(to - from))
 			r.discarded += to - from
 		}
 		return
@@ -127,7 +138,7 @@ func (a *arena) release() {
 	a.retireTail()
 	for _, r := range a.regions {
 		unmapAll(r.mapping)
-		offHeapBytes.Add(-int64(r.size - r.discarded))
+		a.count(-int64(r.size - r.discarded))
 	}
 	a.regions = nil
 }

@@ -48,15 +48,20 @@ func newMemStore(tm *timeModel, shards int, keep bool, filed func(int64), latene
 		lifetime: lifetime,
 		maxHold:  maxHold,
 	}
-	mem := &storeMemory{}
+	var mem *storeMemory
+	if offHeap && hugePagesWanted() {
+		mem = &storeMemory{}
+	}
 	for i := range st.shards {
 		sh := &st.shards[i]
 		sh.num = uint16(i)
 		sh.due.Store(math.MaxInt64)
-		sh.mem = mem
-		sh.wheel.UseMemory(mem.chunks.bytes)
+		if mem != nil {
+			sh.mem = mem
+			sh.wheel.UseMemory(mem.chunks.bytes)
+		}
 	}
-	if offHeap {
+	if mem != nil {
 		// The regions go when the shards do (hugemem.go).
 		runtime.AddCleanup(&st.shards[0], (*storeMemory).release, mem)
 	}
