@@ -403,3 +403,54 @@ func BenchmarkTouchDuringMassEnding(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMemoryCallbacks reports the bytes per session and the forced GC
+// time of the Twisted idiom, one NotifyOnExpire per session: with no
+// callback, with one func value shared by all sessions, and with a distinct
+// closure per session. Run with -benchtime=1x.
+func BenchmarkMemoryCallbacks(b *testing.B) {
+	for _, n := range sizes(b) {
+		for _, kind := range []string{"none", "shared", "closure"} {
+			b.Run("callback="+kind+"/live="+label(n), func(b *testing.B) {
+				for b.Loop() {
+					var before, after runtime.MemStats
+					runtime.GC()
+					debug.FreeOSMemory()
+					runtime.ReadMemStats(&before)
+					off := sessions.OffHeapBytes()
+					m, err := sessions.New(sessions.Config{DiscardOnClose: true, Clock: sessionstest.NewClock(time.Time{})})
+					if err != nil {
+						b.Fatal(err)
+					}
+					var ended int
+					shared := func(sessions.Session, sessions.Reason) { ended++ }
+					for i := range n {
+						s, err := m.Create()
+						if err != nil {
+							b.Fatal(err)
+						}
+						switch kind {
+						case "shared":
+							s.NotifyOnExpire(shared)
+						case "closure":
+							s.NotifyOnExpire(func(sessions.Session, sessions.Reason) { ended += i })
+						}
+					}
+					runtime.GC()
+					runtime.ReadMemStats(&after)
+					off = sessions.OffHeapBytes() - off
+					b.ReportMetric(float64(int64(after.HeapAlloc-before.HeapAlloc)+off)/float64(n), "B/session")
+					var gcs []time.Duration
+					for range 5 {
+						t0 := time.Now()
+						runtime.GC()
+						gcs = append(gcs, time.Since(t0))
+					}
+					slices.Sort(gcs)
+					b.ReportMetric(float64(gcs[2].Microseconds())/1000, "ms/gc")
+					m.Close(context.Background())
+				}
+			})
+		}
+	}
+}

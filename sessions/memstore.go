@@ -188,6 +188,9 @@ func (st *memStore) retire(sh *shard, slot uint32, pos int, reason Reason, now i
 	if ex := sh.extra(slot, false); ex != nil {
 		notify = ex.notify
 	}
+	if notify == nil {
+		notify = sh.noteFuncs(slot)
+	}
 	if notify == nil && !st.keep {
 		sh.release(slot)
 		return b
@@ -236,6 +239,9 @@ func (st *memStore) renew(id, nid ID) (ref, error) {
 		delete(osh.extras, slot)
 		nsh.extra(nslot, true)
 		nsh.extras[nslot] = ex
+	}
+	if fs := osh.noteFuncs(slot); fs != nil {
+		nsh.setNote(nslot, nsh.intern(fs[0])) // osh.release drops the old one
 	}
 	// Out of the index before the new ID goes in: indexing may rebuild the
 	// index, which would move the old entry away from pos.
@@ -640,8 +646,7 @@ func (st *memStore) notify(id ID, h ref, f func(Session, Reason)) error {
 		return err
 	}
 	if f != nil {
-		ex := sh.extra(h.slot, true)
-		ex.notify = append(ex.notify, f)
+		sh.addNotify(h.slot, f)
 	}
 	sh.mu.Unlock()
 	return nil

@@ -88,6 +88,14 @@ type shardData struct { // see shard
 	extras map[uint32]*extra
 	mem    *storeMemory // where chunks and large indexes come from; nil: the heap
 
+	// Callbacks shared by sessions (notes.go): per slot, the number of its
+	// note, chunked like chunks (a chunk is made when first needed); the
+	// notes; their numbers by key; the numbers free for reuse.
+	noteOf   [][]uint32
+	notes    []note
+	noteNums map[uintptr]uint32
+	freeNums []uint32
+
 	// due is a tick at or before which the driver must look at this shard:
 	// the wheel's next tick, or earlier. Written under mu, read by the ticker
 	// without it.
@@ -249,6 +257,9 @@ func (s *shard) release(slot uint32) {
 	r := s.rec(slot)
 	*r = record{access: int64(s.free), gen: r.gen &^ stateMask}
 	s.free = slot + 1
+	if len(s.noteOf) != 0 {
+		s.setNote(slot, 0)
+	}
 	if len(s.extras) != 0 {
 		delete(s.extras, slot)
 	}
