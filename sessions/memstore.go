@@ -10,10 +10,12 @@ import (
 
 const (
 	// sweepHold bounds the wheel entries the sweep handles per hold of a
-	// shard's lock: a few microseconds of work (1-2 µs at 1M sessions,
-	// 3-6 µs at 10M, where each is a cache miss), so a touch never waits
-	// long behind it.
-	sweepHold = 32
+	// shard's lock: about a microsecond of work (2-3 µs at 10M sessions,
+	// where each entry is a cache miss), which is about as long as a
+	// goroutine that finds the lock taken spins before it parks. A touch
+	// that waits behind a hold then mostly gets the lock without sleeping,
+	// and never waits for more than one hold (sweep goes round the shards).
+	sweepHold = 8
 
 	// sweepBatch is about how many endings the sweep hands to the workers
 	// at a time, gathered over several holds and shards.
