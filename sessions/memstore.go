@@ -357,6 +357,12 @@ func (st *memStore) sweep(emit func([]ending), stop <-chan struct{}) int {
 			}
 		}
 		k = left
+		select {
+		case <-stop:
+			emit(b)
+			return n
+		default:
+		}
 		// Yield once a round, with no lock held: a goroutine that runs
 		// for 10 ms is preempted wherever it is, and a sweep preempted
 		// inside a hold keeps the shard locked for the whole time slice of
