@@ -37,6 +37,10 @@ type machine struct {
 	// GCFloorMs is a forced GC of the harness with no engine: the part of
 	// every gc number that no engine causes.
 	GCFloorMs float64 `json:"gc_floor_ms"`
+	// HugePages says whether sessionwheel's table was on huge pages
+	// (SESSIONWHEEL_HUGEPAGES=off keeps it on the heap) and the system's
+	// transparent huge page mode.
+	HugePages string `json:"huge_pages"`
 }
 
 // latenessCurve is a lateness distribution for the plot: ms[i] is the
@@ -139,6 +143,7 @@ func (r *report) markdown(p params) string {
 	pf("| command | `%s` |\n", strings.TrimSpace(m.Command))
 	pf("| method | a warm-up, then %d measured runs of each number (expiry scenarios: %d); the tables show medians. Ratios divide sessionwheel's number by stdtimer's and by otter's from this same run. |\n", m.Runs, m.ExpiryRuns)
 	pf("| forced GC with no engine | %s ms (part of every gc number) |\n", num(m.GCFloorMs))
+	pf("| sessionwheel's table on huge pages | %s |\n", m.HugePages)
 	pf("| elapsed | %s |\n\n", m.Elapsed)
 	if m.Quick {
 		pf("**This is a `-quick` smoke run**: sizes are small and runs few, so the numbers are indicative only. The goals are set for 10M sessions: run `make bench` for them.\n\n")
@@ -199,6 +204,7 @@ func (r *report) markdown(p params) string {
 	pf("\n## How to read this\n\n")
 	pf("- **create** (ns/op, allocs/op): time to create N sessions one after another in a fresh engine, divided by N; includes the growth of the tables and the garbage collections it causes.\n")
 	pf("- **memory** (bytes/session): live heap after `runtime.GC()` with N sessions, minus the heap of the empty engine, plus what sessionwheel holds off the heap (`sessions.OffHeapBytes`: its table on huge pages), divided by N.\n")
+	pf("- **memory-callback-shared / memory-callback-closure** (bytes/session, ms; sessionwheel only): memory and forced GC with one `NotifyOnExpire` per session, the same func value for all (kept once per shard) or a distinct closure each. The baselines already hold a func per session.\n")
 	pf("- **gc** (ms): wall time of one forced `runtime.GC()` with N live sessions: what every collection of a server holding them pays in CPU. Pointer-free records cost the collector nothing.\n")
 	pf("- **touch-seq / touch-random** (ns/op): one goroutine touches %s live sessions per run in creation order, or in a precomputed random order (the cache-hostile case). The `-parallel` variants split the same work among GOMAXPROCS goroutines; ns/op is wall time over all touches.\n", groupDigits(m.TouchOps))
 	pf("- **expiry-burst** (expiries/s, drain-ms, first-ms): N sessions come due at the same instant (engines with a clock create them while it is frozen, half a tick into a tick; the others are given the time left to a common deadline set far enough ahead); callbacks only count. Throughput is N over the drain: the time from the deadline (or from the first callback, if that came earlier) to the last callback. first-ms is how late the first callback came (negative: early): it shows the engine's granularity.\n")
@@ -211,7 +217,7 @@ func (r *report) markdown(p params) string {
 
 // rows lists the (scenario, metric) pairs measured at n, in report order.
 func (r *report) rows(n int) [][2]string {
-	order := []string{scCreate, scMemory, scGC, scTouchSeq, scTouchRandom, scTouchSeqPar, scTouchRandomPar, scBurst, scTouchBurst, scLateness}
+	order := []string{scCreate, scMemory, scMemShared, scMemClosure, scGC, scTouchSeq, scTouchRandom, scTouchSeqPar, scTouchRandomPar, scBurst, scTouchBurst, scLateness}
 	var rows [][2]string
 	for _, sc := range order {
 		for _, x := range r.results {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -35,6 +36,8 @@ const (
 	scTouchRandomPar = "touch-random-parallel"
 	scBurst          = "expiry-burst"
 	scTouchBurst     = "touch-during-burst"
+	scMemShared      = "memory-callback-shared"
+	scMemClosure     = "memory-callback-closure"
 	scLateness       = "expiry-lateness"
 	scHTTP           = "http"
 	scHTTPInproc     = "http-inproc"
@@ -188,6 +191,9 @@ func (b *bench) steady(k engineKind, n int, ids, shuffled []sessions.ID) {
 	b.add(scCreate, k.name, n, mNsOp, median(createNs))
 	b.add(scCreate, k.name, n, mAllocsOp, median(createAllocs))
 	b.add(scMemory, k.name, n, mBytes, median(bytesPer))
+	if k.name == us {
+		b.callbackMemory(n)
+	}
 	b.createTime[estKey{k.name, n}] = time.Duration(median(createNs) * float64(n))
 
 	b.step(k.name, n, "forced GC")
@@ -367,6 +373,47 @@ func (b *bench) burst(k engineKind, n int) {
 	b.add(scBurst, k.name, n, mGoroutines, median(goroutines))
 	b.add(scBurst, k.name, n, mStackMiB, median(stacks))
 	release()
+}
+
+// callbackMemory measures sessionwheel's bytes per session and forced GC
+// with one NotifyOnExpire per session (Twisted's idiom): one func value
+// shared by every session, and a distinct closure per session. (The timer
+// baselines have a func per session by construction: their memory row
+// already includes it.)
+func (b *bench) callbackMemory(n int) {
+	for _, sc := range []string{scMemShared, scMemClosure} {
+		release()
+		before, _ := memStats()
+		off0 := sessions.OffHeapBytes()
+		m, err := sessions.New(sessions.Config{IdleTimeout: b.p.steadyIdle, DiscardOnClose: true})
+		if err != nil {
+			panic(err)
+		}
+		var calls atomic.Int64
+		shared := func(sessions.Session, sessions.Reason) { calls.Add(1) }
+		for i := range n {
+			s, err := m.Create()
+			if err != nil {
+				panic(err)
+			}
+			if sc == scMemShared {
+				s.NotifyOnExpire(shared)
+			} else {
+				s.NotifyOnExpire(func(sessions.Session, sessions.Reason) { calls.Add(int64(i)) })
+			}
+		}
+		after, _ := memStats()
+		after += uint64(sessions.OffHeapBytes() - off0)
+		b.add(sc, us, n, mBytes, (float64(after)-float64(before))/float64(n))
+		var gcs []float64
+		for range 3 {
+			t0 := time.Now()
+			runtime.GC()
+			gcs = append(gcs, ms(time.Since(t0)))
+		}
+		b.add(sc, us, n, mMs, median(gcs))
+		_ = m.Close(context.Background())
+	}
 }
 
 // touchDuringBurst measures what a toucher sees while half of n sessions
