@@ -454,3 +454,51 @@ func BenchmarkMemoryCallbacks(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTouchFloor measures random-order touches as BenchmarkTouch
+// does, in blocks of 10,000, and reports the fastest block and the median
+// block, for sessionwheel and for the time.Timer baseline. On a shared
+// machine the fastest block is the cost of a touch without other processes
+// taking the core or the caches away; the median shows how much they do.
+// b.N counts blocks: run with -benchtime 200x or so.
+func BenchmarkTouchFloor(b *testing.B) {
+	const block = 10000
+	floor := func(b *testing.B, ids []sessions.ID, touch func(sessions.ID) bool) {
+		var per []float64
+		i := 0
+		for b.Loop() {
+			t0 := time.Now()
+			for range block {
+				if !touch(ids[i]) {
+					b.Fatal("not found")
+				}
+				if i++; i == len(ids) {
+					i = 0
+				}
+			}
+			per = append(per, float64(time.Since(t0).Nanoseconds())/block)
+		}
+		slices.Sort(per)
+		b.ReportMetric(per[0], "ns/touch-fastest-block")
+		b.ReportMetric(per[len(per)/2], "ns/touch-median-block")
+	}
+	for _, n := range sizes(b) {
+		m, ids := fill(b, n, sessions.Config{IdleTimeout: time.Hour})
+		random := shuffled(ids)
+		b.Run("engine=sessionwheel/live="+label(n), func(b *testing.B) { floor(b, random, m.Touch) })
+		m.Close(context.Background())
+		m = nil
+		runtime.GC()
+		e := newTimerEngine(time.Hour)
+		for _, id := range ids {
+			e.create(id)
+		}
+		b.Run("engine=timer/live="+label(n), func(b *testing.B) { floor(b, random, e.touch) })
+		for i := range e.shards {
+			for _, t := range e.shards[i].m {
+				t.Stop()
+			}
+		}
+		runtime.GC()
+	}
+}
