@@ -100,6 +100,24 @@ type shardData struct { // see shard
 	// the wheel's next tick, or earlier. Written under mu, read by the ticker
 	// without it.
 	due atomic.Int64
+
+	// waiting counts the touches waiting for mu (lockTouch); the sweep
+	// reads it between holds to let them in.
+	waiting atomic.Int32
+}
+
+// lockTouch locks s for a touch. A touch that finds the lock taken says so
+// in waiting while it waits, so that the sweep, which holds the lock in
+// short holds, leaves the shard to it instead of taking it again at once
+// (Go's mutex lets the running goroutine re-take a lock before a waiter it
+// woke has run). The uncontended path is the same single CAS as Lock.
+func (s *shard) lockTouch() {
+	if s.mu.TryLock() {
+		return
+	}
+	s.waiting.Add(1)
+	s.mu.Lock()
+	s.waiting.Add(-1)
 }
 
 func (s *shard) rec(slot uint32) *record {
