@@ -106,7 +106,8 @@ type shardData struct { // see shard
 	waiting atomic.Int32
 }
 
-// lockTouch locks s for a touch. A touch that finds the lock taken says so
+// lockTouch locks s for a touch (or a create: what requests wait for). A
+// touch that finds the lock taken says so
 // in waiting while it waits, so that the sweep, which holds the lock in
 // short holds, leaves the shard to it instead of taking it again at once
 // (Go's mutex lets the running goroutine re-take a lock before a waiter it
