@@ -96,7 +96,6 @@ func (st *memStore) file(sh *shard, slot uint32, end int64) {
 func (st *memStore) create(id ID) (ref, error) {
 	sh := st.shardOf(id)
 	sh.lockTouch() // a request waits: the sweep lets it in
-
 	defer sh.mu.Unlock()
 	if st.closed.Load() { // checked under the lock: see shutdown
 		return ref{}, ErrClosed
