@@ -14,7 +14,7 @@ const (
 	// where each entry is a cache miss), which is about as long as a
 	// goroutine that finds the lock taken spins before it parks. A touch
 	// that waits behind a hold then mostly gets the lock without sleeping,
-	// and never waits for more than one hold (sweep goes round the shards).
+	// and waits for one hold at most: the sweep then leaves the shard to it.
 	sweepHold = 8
 
 	// sweepBatch is about how many endings the sweep hands to the workers
@@ -343,8 +343,10 @@ func (st *memStore) sweep(emit func([]ending), stop <-chan struct{}) int {
 		left := 0
 		for _, i := range due[:k] {
 			sh := &st.shards[i]
-			more := true
-			for more && sh.waiting.Load() == 0 {
+			// At least one hold per shard and round, so that touches
+			// that keep waiting (for one another) do not keep the sweep
+			// from a shard.
+			for more := true; more; {
 				var ended int
 				b, ended, more = st.sweepShard(sh, t, b)
 				n += ended
@@ -365,10 +367,11 @@ func (st *memStore) sweep(emit func([]ending), stop <-chan struct{}) int {
 				if holds++; holds%256 == 0 {
 					runtime.Gosched()
 				}
-			}
-			if more {
-				due[left] = i // a touch is waiting: come back later
-				left++
+				if more && sh.waiting.Load() != 0 {
+					due[left] = i // a touch is waiting: come back later
+					left++
+					break
+				}
 			}
 		}
 		k = left
@@ -379,7 +382,7 @@ func (st *memStore) sweep(emit func([]ending), stop <-chan struct{}) int {
 		default:
 		}
 		if k > 0 {
-			runtime.Gosched() // every shard left has a touch waiting: let them run
+			runtime.Gosched() // the shards left were left to waiting touches: let them run
 		}
 	}
 	emit(b)

@@ -106,12 +106,12 @@ type shardData struct { // see shard
 	waiting atomic.Int32
 }
 
-// lockTouch locks s for a touch (or a create: what requests wait for). A
-// touch that finds the lock taken says so
-// in waiting while it waits, so that the sweep, which holds the lock in
-// short holds, leaves the shard to it instead of taking it again at once
-// (Go's mutex lets the running goroutine re-take a lock before a waiter it
-// woke has run). The uncontended path is the same single CAS as Lock.
+// lockTouch locks s for a touch (or a create: what requests wait for). One
+// that finds the lock taken says so in waiting while it waits, so that the
+// sweep, which holds the lock in short holds, leaves the shard to it
+// instead of taking it again at once (Go's mutex lets the running goroutine
+// re-take a lock before a waiter it woke has run). The uncontended path is
+// the same single CAS as Lock.
 func (s *shard) lockTouch() {
 	if s.mu.TryLock() {
 		return
