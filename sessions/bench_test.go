@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -401,6 +402,8 @@ func BenchmarkTouchDuringMassEnding(b *testing.B) {
 			b.ReportMetric(q(0.999), "touch-p99.9-µs")
 			b.ReportMetric(float64(lat[len(lat)-1].Nanoseconds())/1000, "touch-max-µs")
 			b.ReportMetric(float64(len(lat)), "touches")
+			slow := len(lat) - sort.Search(len(lat), func(i int) bool { return lat[i] > 20*time.Microsecond })
+			b.ReportMetric(float64(slow), "touches>20µs")
 			b.ReportMetric(float64(hold.Microseconds()), "µs-max-lock-hold")
 			b.ReportMetric(float64(ended)/sweeping.Seconds(), "endings/s")
 		})
