@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"sort"
 	"strconv"
@@ -323,10 +324,12 @@ func BenchmarkExpire(b *testing.B) {
 // sweep ends the other half (per iteration, with b.N sweeps of n/2). It
 // reports the touch latency percentiles, the longest touch (an upper bound
 // on the longest wait for a shard lock: an uncontended touch takes well
-// under a microsecond), the longest hold of a shard lock by the sweep, and
-// the endings per second. The clock is frozen and moved by hand, read
-// without a lock (sessionstest.Clock takes a mutex per read, which the
-// toucher and the sweep would contend for); the sweep runs in m.Sweep.
+// under a microsecond), the sum of all waits for a sync.Mutex while the
+// sessions end (which bounds the longest wait for a shard lock), the
+// longest hold of a shard lock by the sweep, and the endings per second.
+// The clock is frozen and moved by hand, read without a lock
+// (sessionstest.Clock takes a mutex per read, which the toucher and the
+// sweep would contend for); the sweep runs in m.Sweep.
 // Run with -benchtime=1x or a few x.
 func BenchmarkTouchDuringMassEnding(b *testing.B) {
 	for _, n := range sizes(b) {
@@ -334,6 +337,10 @@ func BenchmarkTouchDuringMassEnding(b *testing.B) {
 			var lat []time.Duration
 			var hold, sweeping time.Duration
 			ended := 0
+			// All goroutines' waits for a sync.Mutex while the sessions
+			// end: a bound on the longest wait of the toucher for a shard.
+			waits := []metrics.Sample{{Name: "/sync/mutex/wait/total:seconds"}, {Name: "/sync/mutex/wait/total:seconds"}}
+			lockWait := 0.0
 			for b.Loop() {
 				b.StopTimer()
 				clk := &handClock{base: time.Now()}
@@ -360,6 +367,7 @@ func BenchmarkTouchDuringMassEnding(b *testing.B) {
 				runtime.GC()
 				b.StartTimer()
 
+				metrics.Read(waits[:1])
 				clk.advance(2 * time.Minute)
 				done := make(chan time.Duration)
 				go func() {
@@ -385,6 +393,8 @@ func BenchmarkTouchDuringMassEnding(b *testing.B) {
 				}
 			swept:
 				b.StopTimer()
+				metrics.Read(waits[1:])
+				lockWait += waits[1].Value.Float64() - waits[0].Value.Float64()
 				st := m.Stats()
 				ended += int(st.Ended[sessions.Idle])
 				hold = max(hold, st.MaxSweepHold)
@@ -405,6 +415,8 @@ func BenchmarkTouchDuringMassEnding(b *testing.B) {
 			slow := len(lat) - sort.Search(len(lat), func(i int) bool { return lat[i] > 20*time.Microsecond })
 			b.ReportMetric(float64(slow), "touches>20µs")
 			b.ReportMetric(float64(hold.Microseconds()), "µs-max-lock-hold")
+			b.ReportMetric(lockWait*1e6/float64(b.N), "µs-all-lock-waits")
+			b.ReportMetric(lockWait*1e6/float64(b.N), "µs-all-lock-waits")
 			b.ReportMetric(float64(ended)/sweeping.Seconds(), "endings/s")
 		})
 	}
