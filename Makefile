@@ -15,6 +15,9 @@ test: tools
 		echo "== module $$m"; \
 		(cd $$m && $(GO) vet ./... && $(GO) test -race -count=1 ./...); \
 	done
+	@# The race detector keeps the engine's table on the heap; its production
+	@# memory path (off the heap, on huge pages) is tested without it.
+	$(GO) test -count=1 ./sessions/... ./wheel
 
 # The engine's randomised tests at length: many more model checks, a longer
 # concurrent run, repeated. CI runs it after make test (a few minutes).

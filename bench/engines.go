@@ -103,9 +103,23 @@ func engineByName(name string) (engineKind, bool) {
 	return engineKind{}, false
 }
 
+// An offHeaper holds memory outside the Go heap, which runtime.MemStats
+// does not count.
+type offHeaper interface{ offHeapBytes() int64 }
+
+// offHeap returns what e holds outside the Go heap, if anything.
+func offHeap(e engine) int64 {
+	if o, ok := e.(offHeaper); ok {
+		return o.offHeapBytes()
+	}
+	return 0
+}
+
 // ---- sessionwheel ----
 
 type swEngine struct{ m *sessions.Manager }
+
+func (e *swEngine) offHeapBytes() int64 { return e.m.Stats().OffHeapBytes }
 
 func newSessionwheel(c engineConfig) (engine, error) {
 	cfg := sessions.Config{IdleTimeout: c.idle, Tick: c.tick, DiscardOnClose: true}

@@ -228,7 +228,7 @@ func (p params) steps() int {
 		perEngine += p.runs + 1 + len(touchVariants)
 	}
 	if p.groups[groupBurst] {
-		perEngine += p.expiryRuns
+		perEngine += 2 * p.expiryRuns
 	}
 	if p.groups[groupLateness] {
 		perEngine += p.expiryRuns
@@ -307,6 +307,7 @@ func run(p params, stdout, stderr io.Writer) error {
 			for _, k := range p.engines {
 				if p.groups[groupBurst] {
 					b.burst(k, n)
+					b.touchDuringBurst(k, n)
 				}
 				if p.groups[groupLateness] {
 					b.lateness(k, n, ids)
@@ -431,7 +432,20 @@ func machineInfo(p params) machine {
 		ExpiryRuns: p.expiryRuns,
 		TouchOps:   p.touchOps,
 		Tick:       p.tick.String(),
+		HugePages:  hugePages(),
 	}
+}
+
+// hugePages describes whether sessionwheel puts its table on huge pages.
+func hugePages() string {
+	thp := "unknown"
+	if b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err == nil {
+		thp = strings.TrimSpace(string(b))
+	}
+	if os.Getenv("SESSIONWHEEL_HUGEPAGES") == "off" {
+		return "no (SESSIONWHEEL_HUGEPAGES=off); transparent huge pages: " + thp
+	}
+	return "yes where the OS allows (Linux, madvise); transparent huge pages: " + thp
 }
 
 // cpuModel reads the CPU's name from /proc/cpuinfo (Linux), or says what it

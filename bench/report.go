@@ -37,6 +37,10 @@ type machine struct {
 	// GCFloorMs is a forced GC of the harness with no engine: the part of
 	// every gc number that no engine causes.
 	GCFloorMs float64 `json:"gc_floor_ms"`
+	// HugePages says whether sessionwheel's table was on huge pages
+	// (SESSIONWHEEL_HUGEPAGES=off keeps it on the heap) and the system's
+	// transparent huge page mode.
+	HugePages string `json:"huge_pages"`
 }
 
 // latenessCurve is a lateness distribution for the plot: ms[i] is the
@@ -139,6 +143,7 @@ func (r *report) markdown(p params) string {
 	pf("| command | `%s` |\n", strings.TrimSpace(m.Command))
 	pf("| method | a warm-up, then %d measured runs of each number (expiry scenarios: %d); the tables show medians. Ratios divide sessionwheel's number by stdtimer's and by otter's from this same run. |\n", m.Runs, m.ExpiryRuns)
 	pf("| forced GC with no engine | %s ms (part of every gc number) |\n", num(m.GCFloorMs))
+	pf("| sessionwheel's table on huge pages | %s |\n", m.HugePages)
 	pf("| elapsed | %s |\n\n", m.Elapsed)
 	if m.Quick {
 		pf("**This is a `-quick` smoke run**: sizes are small and runs few, so the numbers are indicative only. The goals are set for 10M sessions: run `make bench` for them.\n\n")
@@ -198,10 +203,12 @@ func (r *report) markdown(p params) string {
 	}
 	pf("\n## How to read this\n\n")
 	pf("- **create** (ns/op, allocs/op): time to create N sessions one after another in a fresh engine, divided by N; includes the growth of the tables and the garbage collections it causes.\n")
-	pf("- **memory** (bytes/session): live heap after `runtime.GC()` with N sessions, minus the heap of the empty engine, divided by N.\n")
+	pf("- **memory** (bytes/session): live heap after `runtime.GC()` with N sessions, minus the heap of the empty engine, plus what sessionwheel holds off the heap (`Stats.OffHeapBytes`: its table on huge pages), divided by N.\n")
+	pf("- **memory-callback-shared / memory-callback-closure** (bytes/session, ms; sessionwheel only): memory and forced GC with one `NotifyOnExpire` per session, the same func value for all (kept once per shard) or a distinct closure each. The baselines already hold a func per session.\n")
 	pf("- **gc** (ms): wall time of one forced `runtime.GC()` with N live sessions: what every collection of a server holding them pays in CPU. Pointer-free records cost the collector nothing.\n")
 	pf("- **touch-seq / touch-random** (ns/op): one goroutine touches %s live sessions per run in creation order, or in a precomputed random order (the cache-hostile case). The `-parallel` variants split the same work among GOMAXPROCS goroutines; ns/op is wall time over all touches.\n", groupDigits(m.TouchOps))
 	pf("- **expiry-burst** (expiries/s, drain-ms, first-ms): N sessions come due at the same instant (engines with a clock create them while it is frozen, half a tick into a tick; the others are given the time left to a common deadline set far enough ahead); callbacks only count. Throughput is N over the drain: the time from the deadline (or from the first callback, if that came earlier) to the last callback. first-ms is how late the first callback came (negative: early): it shows the engine's granularity.\n")
+	pf("- **touch-during-burst** (p50-us, p99.9-us, max-us, max-lock-hold-us): while half of N sessions end at once (created on a frozen clock, the survivors half an idle timeout later), one goroutine touches the survivors in random order; each touch is timed from the deadline until the last callback. The longest touch bounds the longest wait for a lock a toucher sees. max-lock-hold-us: sessionwheel's longest hold of a shard lock by its driver (Stats.MaxSweepHold). Engines without a clock do not run it.\n")
 	pf("- **peak-goroutines, peak-stack-MiB** (in both expiry scenarios): the most goroutines alive, and the most memory their stacks held, while the sessions expired. stdtimer, timingwheel and otter start one goroutine per expiry; stdtimer starts them faster than they finish. To keep a shared machine out of memory, the harness stops a run whose stacks pass three quarters of a budget (-stack-budget; by default half the memory available at start), and skips a size whose stacks, extrapolated from a smaller one, would pass 80%% of it; the notes say when.\n")
 	pf("- **expiry-lateness** (ms, due-per-s): N sessions created as fast as the engine allows, with an idle timeout longer than their creation takes, so they come due at that pace (due-per-s: a faster engine faces a faster stream of expiries). Lateness is callback time minus (creation time + idle timeout), on the real clock; negative means early. sessionwheel rounds deadlines up to whole ticks, so by design its lateness is between 0 and 1 tick plus scheduling delay; otter files entries in timer-wheel buckets of 2^30 ns (1.07 s) and expires a bucket once its span has passed.\n")
 	pf("- **http** (req/s, p50-us, p99-us, allocs/req): keep-alive clients on loopback present random live session cookies; allocs/req counts the whole process (client and server), so compare with the bare handler. **http-inproc** (ns/op, allocs/op) runs the handler chain in process without the network, which isolates the middleware's own cost; overhead-ns/op is that minus the bare handler.\n")
@@ -210,7 +217,7 @@ func (r *report) markdown(p params) string {
 
 // rows lists the (scenario, metric) pairs measured at n, in report order.
 func (r *report) rows(n int) [][2]string {
-	order := []string{scCreate, scMemory, scGC, scTouchSeq, scTouchRandom, scTouchSeqPar, scTouchRandomPar, scBurst, scLateness}
+	order := []string{scCreate, scMemory, scMemShared, scMemClosure, scGC, scTouchSeq, scTouchRandom, scTouchSeqPar, scTouchRandomPar, scBurst, scTouchBurst, scLateness}
 	var rows [][2]string
 	for _, sc := range order {
 		for _, x := range r.results {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -34,6 +35,9 @@ const (
 	scTouchSeqPar    = "touch-seq-parallel"
 	scTouchRandomPar = "touch-random-parallel"
 	scBurst          = "expiry-burst"
+	scTouchBurst     = "touch-during-burst"
+	scMemShared      = "memory-callback-shared"
+	scMemClosure     = "memory-callback-closure"
 	scLateness       = "expiry-lateness"
 	scHTTP           = "http"
 	scHTTPInproc     = "http-inproc"
@@ -57,6 +61,9 @@ const (
 	mP99Us      = "p99-us"
 	mAllocsReq  = "allocs/req"
 	mMissedReqs = "misses"
+	mP999Us     = "p99.9-us"
+	mMaxUs      = "max-us"
+	mHoldUs     = "max-lock-hold-us"
 )
 
 // touchVariants are the touch scenarios: access order and goroutines (0
@@ -169,6 +176,8 @@ func (b *bench) steady(k engineKind, n int, ids, shuffled []sessions.ID) {
 		dt := time.Since(t0)
 		m1 := mallocs()
 		after, _ := memStats()
+		// sessionwheel keeps its table off the heap, on huge pages.
+		after += uint64(offHeap(eng))
 		createNs = append(createNs, float64(dt)/float64(n))
 		createAllocs = append(createAllocs, float64(m1-m0)/float64(n))
 		bytesPer = append(bytesPer, (float64(after)-float64(before))/float64(n))
@@ -181,6 +190,9 @@ func (b *bench) steady(k engineKind, n int, ids, shuffled []sessions.ID) {
 	b.add(scCreate, k.name, n, mNsOp, median(createNs))
 	b.add(scCreate, k.name, n, mAllocsOp, median(createAllocs))
 	b.add(scMemory, k.name, n, mBytes, median(bytesPer))
+	if k.name == us {
+		b.callbackMemory(n)
+	}
 	b.createTime[estKey{k.name, n}] = time.Duration(median(createNs) * float64(n))
 
 	b.step(k.name, n, "forced GC")
@@ -359,6 +371,136 @@ func (b *bench) burst(k engineKind, n int) {
 	}
 	b.add(scBurst, k.name, n, mGoroutines, median(goroutines))
 	b.add(scBurst, k.name, n, mStackMiB, median(stacks))
+	release()
+}
+
+// callbackMemory measures sessionwheel's bytes per session and forced GC
+// with one NotifyOnExpire per session (Twisted's idiom): one func value
+// shared by every session, and a distinct closure per session. (The timer
+// baselines have a func per session by construction: their memory row
+// already includes it.)
+func (b *bench) callbackMemory(n int) {
+	for _, sc := range []string{scMemShared, scMemClosure} {
+		release()
+		before, _ := memStats()
+		m, err := sessions.New(sessions.Config{IdleTimeout: b.p.steadyIdle, DiscardOnClose: true})
+		if err != nil {
+			panic(err)
+		}
+		var calls atomic.Int64
+		shared := func(sessions.Session, sessions.Reason) { calls.Add(1) }
+		for i := range n {
+			s, err := m.Create()
+			if err != nil {
+				panic(err)
+			}
+			if sc == scMemShared {
+				s.NotifyOnExpire(shared)
+			} else {
+				s.NotifyOnExpire(func(sessions.Session, sessions.Reason) { calls.Add(int64(i)) })
+			}
+		}
+		after, _ := memStats()
+		after += uint64(m.Stats().OffHeapBytes)
+		b.add(sc, us, n, mBytes, (float64(after)-float64(before))/float64(n))
+		var gcs []float64
+		for range 3 {
+			t0 := time.Now()
+			runtime.GC()
+			gcs = append(gcs, ms(time.Since(t0)))
+		}
+		b.add(sc, us, n, mMs, median(gcs))
+		_ = m.Close(context.Background())
+	}
+}
+
+// touchDuringBurst measures what a toucher sees while half of n sessions
+// end at once: n/2 sessions are created on a frozen clock, the clock moves
+// on by half the idle timeout, n/2 survivors are created, and the clock
+// runs; one goroutine touches the survivors in random order, timing each
+// touch, from the moment the first half comes due until its last callback.
+// Reported: the touch latency p50, p99.9 and max (the longest touch bounds
+// the longest wait for a lock that a toucher sees: an uncontended touch
+// takes well under a microsecond), and for sessionwheel the longest hold
+// of a shard lock by its driver. Only the engines that take a clock run
+// it (the others cannot start half the sessions at one instant and the
+// rest later without a clock).
+func (b *bench) touchDuringBurst(k engineKind, n int) {
+	if !k.clocked || b.tooBig(k, scBurst, n) {
+		b.skip(b.p.expiryRuns)
+		return
+	}
+	idle := roundUp(max(b.p.expiryIdle, 2*b.p.tick), b.p.tick)
+	var p50s, p999s, maxs, holds []float64
+	for r := range b.p.expiryRuns {
+		b.step(k.name, n, fmt.Sprintf("touch-during-burst run %d/%d", r+1, b.p.expiryRuns))
+		release()
+		var fired atomic.Int64
+		done := make(chan struct{})
+		half := n / 2
+		clk := newFrozenClock()
+		e := b.build(k, engineConfig{idle: idle, tick: b.p.tick, clock: clk, onExpire: func(sessions.ID) {
+			if fired.Add(1) == int64(half) {
+				close(done)
+			}
+		}})
+		clk.advance(b.p.tick / 2)
+		for range half {
+			e.create()
+		}
+		clk.advance(roundUp(idle/2, b.p.tick))
+		survivors := make([]sessions.ID, n-half)
+		for i := range survivors {
+			survivors[i] = e.create()
+		}
+		rng := rand.New(rand.NewPCG(b.p.seed, uint64(n)))
+		rng.Shuffle(len(survivors), func(i, j int) { survivors[i], survivors[j] = survivors[j], survivors[i] })
+		lat := make([]float64, 0, 1<<20)
+		misses := 0
+		due := clk.thaw().Add(idle - roundUp(idle/2, b.p.tick))
+		limit := time.After(time.Until(due) + 30*time.Second + time.Duration(n)*20*time.Microsecond)
+		for i := 0; ; i++ {
+			if i&63 == 0 {
+				select {
+				case <-done:
+					goto drained
+				case <-limit:
+					b.note("%s touch-during-burst at %d: only %d of %d callbacks in time", k.name, n, fired.Load(), half)
+					goto drained
+				default:
+				}
+			}
+			t0 := time.Now()
+			if !e.touch(survivors[i%len(survivors)]) {
+				misses++
+			}
+			if d := time.Since(t0); !t0.Before(due) {
+				lat = append(lat, float64(d)/1e3)
+			}
+		}
+	drained:
+		if misses > 0 {
+			b.note("%s touch-during-burst at %d: %d touches found a survivor ended", k.name, n, misses)
+		}
+		if sw, ok := e.(*swEngine); ok {
+			holds = append(holds, float64(sw.m.Stats().MaxSweepHold)/1e3)
+		}
+		e.close()
+		if len(lat) > 0 {
+			slices.Sort(lat)
+			p50s = append(p50s, quantile(lat, 0.5))
+			p999s = append(p999s, quantile(lat, 0.999))
+			maxs = append(maxs, lat[len(lat)-1])
+		}
+	}
+	if len(p50s) > 0 {
+		b.add(scTouchBurst, k.name, n, mP50Us, median(p50s))
+		b.add(scTouchBurst, k.name, n, mP999Us, median(p999s))
+		b.add(scTouchBurst, k.name, n, mMaxUs, median(maxs))
+	}
+	if len(holds) > 0 {
+		b.add(scTouchBurst, k.name, n, mHoldUs, median(holds))
+	}
 	release()
 }
 

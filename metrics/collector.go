@@ -18,6 +18,7 @@ type Collector struct {
 	created, ended, discarded, active, touches, lookups, createFailures, renewals *prometheus.Desc
 	restored                                                                      *prometheus.Desc
 	refiles, bucketVisits, callbackPanics, callbackQueue, sweepHoldMax            *prometheus.Desc
+	offHeap                                                                       *prometheus.Desc
 	lateness, callbackDuration, lifetime                                          *prometheus.Desc
 	owners, ownedSessions, ownerEvictions                                         *prometheus.Desc
 }
@@ -75,6 +76,8 @@ func New(m *sessions.Manager, constLabels prometheus.Labels) *Collector {
 			"Expiry callbacks that panicked (recovered) or called runtime.Goexit; the session's other callbacks ran."),
 		callbackQueue: d("callback_queue_length",
 			"Endings whose expiry callbacks have not finished; at the configured QueueLen the driver stops ending sessions until the workers catch up."),
+		offHeap: d("table_offheap_bytes",
+			"Memory the session table holds outside the Go heap (its arrays on huge pages): in the process's resident memory, not in go_memstats."),
 		sweepHoldMax: d("sweep_hold_max_seconds",
 			"Longest time the driver has held one shard's lock in one batch, since the manager started."),
 		lateness: d("expiry_lateness_seconds",
@@ -96,7 +99,7 @@ func New(m *sessions.Manager, constLabels prometheus.Labels) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range [...]*prometheus.Desc{
 		c.created, c.ended, c.discarded, c.restored, c.active, c.touches, c.lookups, c.createFailures, c.renewals,
-		c.refiles, c.bucketVisits, c.callbackPanics, c.callbackQueue, c.sweepHoldMax,
+		c.refiles, c.bucketVisits, c.callbackPanics, c.callbackQueue, c.sweepHoldMax, c.offHeap,
 		c.lateness, c.callbackDuration, c.lifetime,
 		c.owners, c.ownedSessions, c.ownerEvictions,
 	} {
@@ -149,6 +152,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.callbackPanics, st.CallbackPanics)
 	gauge(c.callbackQueue, float64(st.CallbackQueue))
 	gauge(c.sweepHoldMax, st.MaxSweepHold.Seconds())
+	gauge(c.offHeap, float64(st.OffHeapBytes))
 	histogram(c.lateness, st.Lateness)
 	histogram(c.callbackDuration, st.CallbackDuration)
 	histogram(c.lifetime, st.Lifetime)

@@ -265,14 +265,17 @@ sessionwheel_session_lifetime_seconds_count 7
 	// The metrics left out above: present, of the right type, and with the
 	// counts (not the durations) the scenario determines.
 	got := gather(t, c)
-	if n := len(got); n != 20 {
-		t.Errorf("gathered %d metric families, want 20", n)
+	if n := len(got); n != 21 {
+		t.Errorf("gathered %d metric families, want 21", n)
 	}
 	if c := got["sessionwheel_sessions_restored_total"].GetMetric()[0].GetCounter(); c == nil || c.GetValue() != 0 {
 		t.Errorf("sessions_restored_total = %v, want a counter at 0 (nothing restored)", c)
 	}
 	if h := got["sessionwheel_callback_duration_seconds"].GetMetric()[0].GetHistogram(); h.GetSampleCount() != 1 {
 		t.Errorf("callback_duration_seconds count = %d, want 1 (s8, the only session with a callback)", h.GetSampleCount())
+	}
+	if g := got["sessionwheel_table_offheap_bytes"].GetMetric()[0].GetGauge(); g == nil || g.GetValue() < 0 {
+		t.Errorf("table_offheap_bytes = %v, want a gauge >= 0", g)
 	}
 	if g := got["sessionwheel_sweep_hold_max_seconds"].GetMetric()[0].GetGauge(); g == nil || g.GetValue() < 0 {
 		t.Errorf("sweep_hold_max_seconds = %v, want a gauge >= 0", g)
@@ -484,8 +487,8 @@ func TestInvalidConstLabels(t *testing.T) {
 	}{
 		{"reason", len(sessions.Reasons())}, // the series of sessions_ended_total
 		{"result", 3},                       // lookups_total
-		{"le", 27},                          // everything: it would clash in the histograms' exposition
-		{"__reserved", 27},
+		{"le", 28},                          // everything: it would clash in the histograms' exposition
+		{"__reserved", 28},
 	} {
 		c := metrics.New(m, prometheus.Labels{tc.label: "x"})
 		if err := prometheus.NewRegistry().Register(c); err == nil {
@@ -501,8 +504,8 @@ func TestInvalidConstLabels(t *testing.T) {
 				invalid++
 			}
 		}
-		if n != 27 || invalid != tc.invalid {
-			t.Errorf("constant label %q: %d metrics, %d invalid; want 27, %d", tc.label, n, invalid, tc.invalid)
+		if n != 28 || invalid != tc.invalid {
+			t.Errorf("constant label %q: %d metrics, %d invalid; want 28, %d", tc.label, n, invalid, tc.invalid)
 		}
 	}
 }

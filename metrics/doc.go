@@ -37,6 +37,7 @@
 //	sessionwheel_callback_panics_total          counter   expiry callbacks that panicked (recovered)
 //	sessionwheel_callback_queue_length          gauge     endings whose callbacks have not finished
 //	sessionwheel_sweep_hold_max_seconds         gauge     longest hold of a shard lock by the driver, since start
+//	sessionwheel_table_offheap_bytes            gauge     memory of the table outside the Go heap (huge pages)
 //	sessionwheel_expiry_lateness_seconds        histogram how long after its deadline the driver ended a session
 //	sessionwheel_callback_duration_seconds      histogram time the callbacks of one ending took together
 //	sessionwheel_session_lifetime_seconds       histogram time from creation to ending

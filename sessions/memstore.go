@@ -8,9 +8,19 @@ import (
 	"time"
 )
 
-// sweepBatch bounds the sessions the sweep handles per hold of a shard's
-// lock: about 50 µs of work, so a lookup never waits long behind it.
-const sweepBatch = 512
+const (
+	// sweepHold bounds the wheel entries the sweep handles per hold of a
+	// shard's lock: about a microsecond of work (2-3 µs at 10M sessions,
+	// where each entry is a cache miss), which is about as long as a
+	// goroutine that finds the lock taken spins before it parks. A touch
+	// that waits behind a hold then mostly gets the lock without sleeping,
+	// and waits for one hold at most: the sweep then leaves the shard to it.
+	sweepHold = 8
+
+	// sweepBatch is about how many endings the sweep hands to the workers
+	// at a time, gathered over several holds and shards.
+	sweepBatch = 512
+)
 
 // memStore is the in-memory store: a table split into shards (table.go),
 // each with its own lock, index, arena and timing wheel. Every method locks
@@ -25,6 +35,7 @@ type memStore struct {
 	own    ownerIndex       // owners and their sessions (owners.go)
 	filed  func(tick int64) // told each time a session is filed under a tick
 
+	mem                *storeMemory // the table's memory off the heap; nil: on the heap
 	lateness, lifetime *histogram
 	maxHold            *maxDuration
 	batches            sync.Pool // of *[]ending with room for sweepBatch
@@ -41,9 +52,23 @@ func newMemStore(tm *timeModel, shards int, keep bool, filed func(int64), latene
 		lifetime: lifetime,
 		maxHold:  maxHold,
 	}
+	var mem *storeMemory
+	if offHeap && hugePagesWanted() {
+		mem = &storeMemory{}
+	}
 	for i := range st.shards {
-		st.shards[i].num = uint16(i)
-		st.shards[i].due.Store(math.MaxInt64)
+		sh := &st.shards[i]
+		sh.num = uint16(i)
+		sh.due.Store(math.MaxInt64)
+		if mem != nil {
+			sh.mem = mem
+			sh.wheel.UseMemory(mem.chunks.bytes)
+		}
+	}
+	st.mem = mem
+	if mem != nil {
+		// The regions go when the shards do (hugemem.go).
+		runtime.AddCleanup(&st.shards[0], (*storeMemory).release, mem)
 	}
 	return st
 }
@@ -73,7 +98,7 @@ func (st *memStore) file(sh *shard, slot uint32, end int64) {
 
 func (st *memStore) create(id ID) (ref, error) {
 	sh := st.shardOf(id)
-	sh.mu.Lock()
+	sh.lockTouch() // a request waits: the sweep lets it in
 	defer sh.mu.Unlock()
 	if st.closed.Load() { // checked under the lock: see shutdown
 		return ref{}, ErrClosed
@@ -103,7 +128,7 @@ func (st *memStore) create(id ID) (ref, error) {
 // that lock.
 func (st *memStore) lookup(id ID, touch bool) (ref, bool) {
 	sh := st.shardOf(id)
-	sh.mu.Lock()
+	sh.lockTouch()
 	slot, _, ok := sh.find(id)
 	if !ok {
 		sh.stats.misses++
@@ -169,6 +194,9 @@ func (st *memStore) retire(sh *shard, slot uint32, pos int, reason Reason, now i
 		notify = ex.notify
 		st.disown(ex)
 	}
+	if notify == nil {
+		notify = sh.noteFuncs(slot)
+	}
 	if notify == nil && !st.keep {
 		sh.release(slot)
 		return b
@@ -218,6 +246,9 @@ func (st *memStore) renew(id, nid ID) (ref, error) {
 		nsh.extra(nslot, true)
 		nsh.extras[nslot] = ex
 		st.reown(ex, nsh, nslot) // the owner index follows: Renew keeps the owner
+	}
+	if fs := osh.noteFuncs(slot); fs != nil {
+		nsh.setNote(nslot, nsh.intern(fs[0])) // osh.release drops the old one
 	}
 	// Out of the index before the new ID goes in: indexing may rebuild the
 	// index, which would move the old entry away from pos.
@@ -291,74 +322,115 @@ func (st *memStore) firstEnd(sh *shard) (slot uint32, tick int64, ok bool) {
 	}
 }
 
+// sweep ends what is due by now, shard by shard, a few entries per hold of
+// a shard's lock (sweepShard). Between two holds it looks whether a touch
+// is waiting for the lock (shard.waiting); if one is, it leaves that shard
+// for later and goes on with the next due shard, so that the touch gets
+// the lock as soon as it runs. (Unlocking and locking the same shard again
+// would not do: Go's mutex lets the running goroutine take it before a
+// waiter it woke has run, until the waiter has waited 1 ms.) Otherwise it
+// stays on the shard: its wheel entries, records and index are read in
+// order, which the caches reward (going round all the shards each hold
+// halved the endings per second).
 func (st *memStore) sweep(emit func([]ending, int), stop <-chan struct{}) int {
 	t := st.tm.tickOf(st.tm.now())
-	n := 0
+	var due [MaxShards]uint16
+	k := 0
 	for i := range st.shards {
-		if sh := &st.shards[i]; sh.due.Load() <= t {
-			k, done := st.sweepShard(sh, t, emit, stop)
-			n += k
-			if !done {
-				break
-			}
+		if st.shards[i].due.Load() <= t {
+			due[k] = uint16(i)
+			k++
 		}
 	}
+	n, holds := 0, 0
+	b, pending := st.newBatch(), 0 // pending: sessions ended since the last emit
+	for k > 0 {
+		left := 0
+		for _, i := range due[:k] {
+			sh := &st.shards[i]
+			// At least one hold per shard and round, so that touches
+			// that keep waiting (for one another) do not keep the sweep
+			// from a shard.
+			for more := true; more; {
+				var ended int
+				b, ended, more = st.sweepShard(sh, t, b)
+				n += ended
+				pending += ended
+				if len(b) > sweepBatch-sweepHold || pending >= sweepBatch {
+					emit(b, pending)
+					b, pending = st.newBatch(), 0
+					select {
+					case <-stop:
+						return n
+					default:
+					}
+				}
+				// Yield now and then, with no lock held: a goroutine that
+				// runs for 10 ms is preempted wherever it is, and a sweep
+				// preempted inside a hold keeps the shard locked for the
+				// whole time slice of whatever runs instead (measured:
+				// 2-20 ms holds without this).
+				if holds++; holds%256 == 0 {
+					runtime.Gosched()
+				}
+				if more && sh.waiting.Load() != 0 {
+					due[left] = i // a touch is waiting: come back later
+					left++
+					break
+				}
+			}
+		}
+		k = left
+		select {
+		case <-stop:
+			emit(b, pending)
+			return n
+		default:
+		}
+		if k > 0 {
+			runtime.Gosched() // the shards left were left to waiting touches: let them run
+		}
+	}
+	emit(b, pending)
 	return n
 }
 
-// sweepShard ends what is due in one shard by tick t, in batches of at most
-// sweepBatch wheel entries per hold of its lock. An entry whose session was
-// touched since it was filed is filed again at its real end, which is after
-// tick t (timemodel.go), so the loop ends. It reports false if it stopped
-// early because stop was closed.
-func (st *memStore) sweepShard(sh *shard, t int64, emit func([]ending, int), stop <-chan struct{}) (int, bool) {
+// sweepShard ends what is due in sh by tick t, at most sweepHold wheel
+// entries, under one hold of its lock, appending the endings to b. An entry
+// whose session was touched since it was filed is filed again at its real
+// end, which is after tick t (timemodel.go), so a shard runs out of entries
+// due. It reports whether entries due may be left.
+func (st *memStore) sweepShard(sh *shard, t int64, b []ending) ([]ending, int, bool) {
 	ended := 0
-	for {
-		b, n := st.newBatch(), 0
-		sh.mu.Lock()
-		start := time.Now()
-		now := st.tm.now() // under the lock: after every touch it orders before
-		more := false
-		for i := 0; ; i++ {
-			if i == sweepBatch {
-				more = true
-				break
-			}
-			slot, _, ok := sh.wheel.Poll(t)
-			if !ok {
-				break
-			}
-			end, why := st.endsAt(sh, slot, sh.rec(slot))
-			if now < end {
-				sh.wheel.Add(slot, end/st.tm.tick)
-				sh.stats.refiles++
-				continue
-			}
-			st.lateness.observe(time.Duration(now - end))
-			b = st.retire(sh, slot, -1, why, now, b)
-			n++
+	sh.mu.Lock()
+	start := time.Now()
+	now := st.tm.now() // under the lock: after every touch it orders before
+	more := false
+	for i := 0; ; i++ {
+		if i == sweepHold {
+			more = true
+			break
 		}
-		if !more {
-			sh.settle()
+		slot, _, ok := sh.wheel.Poll(t)
+		if !ok {
+			break
 		}
-		st.maxHold.observe(time.Since(start))
-		sh.mu.Unlock()
-		ended += n
-		emit(b, n)
-		if !more {
-			return ended, true
+		end, why := st.endsAt(sh, slot, sh.rec(slot))
+		if now < end {
+			sh.wheel.Add(slot, end/st.tm.tick)
+			sh.stats.refiles++
+			continue
 		}
-		select {
-		case <-stop:
-			return ended, false
-		default:
-		}
-		// Yield between batches, with no lock held: a goroutine that runs
-		// for 10 ms is preempted wherever it is, and a sweep preempted
-		// inside a batch holds the shard's lock for the whole time slice of
-		// whatever runs instead (measured: 2-15 ms holds without this).
-		runtime.Gosched()
+		st.lateness.observe(time.Duration(now - end))
+		b = st.retire(sh, slot, -1, why, now, b)
+		ended++
 	}
+	if !more {
+		sh.settle()
+	}
+	st.maxHold.observe(time.Since(start))
+	sh.mu.Unlock()
+	return b, ended, more
 }
 
 func (st *memStore) next() int64 {
@@ -474,6 +546,7 @@ func (st *memStore) each(f func(ID, ref) bool) {
 }
 
 func (st *memStore) addStats(out *Stats) {
+	out.OffHeapBytes += st.mem.held()
 	for i := range st.shards {
 		sh := &st.shards[i]
 		sh.mu.Lock()
@@ -502,7 +575,7 @@ func (st *memStore) lock(id ID, h ref, live bool) (*shard, *record, int64, error
 		return nil, nil, 0, ErrEnded
 	}
 	sh := &st.shards[h.part]
-	sh.mu.Lock()
+	sh.lockTouch()
 	if h.slot < sh.used {
 		r := sh.rec(h.slot)
 		// The generation tells a reused slot apart; the ID as well, since a
@@ -604,8 +677,7 @@ func (st *memStore) notify(id ID, h ref, f func(Session, Reason)) error {
 		return err
 	}
 	if f != nil {
-		ex := sh.extra(h.slot, true)
-		ex.notify = append(ex.notify, f)
+		sh.addNotify(h.slot, f)
 	}
 	sh.mu.Unlock()
 	return nil

@@ -58,6 +58,11 @@ type Stats struct {
 	// CallbackQueue is the number of endings whose callbacks have not yet
 	// finished.
 	CallbackQueue int
+	// OffHeapBytes is the memory the table holds outside the Go heap (its
+	// large arrays on huge pages, where the operating system allows it),
+	// which runtime.MemStats does not count: add it to HeapAlloc for the
+	// memory the sessions take. Zero where the table lives on the heap.
+	OffHeapBytes int64
 	// MaxSweepHold is the longest time the driver has held a shard's lock
 	// in one batch.
 	MaxSweepHold time.Duration

@@ -87,11 +87,39 @@ type shardData struct { // see shard
 	num    uint16 // this shard's index in memStore.shards
 	wheel  wheel.Wheel
 	extras map[uint32]*extra
+	mem    *storeMemory // where chunks and large indexes come from; nil: the heap
+
+	// Callbacks shared by sessions (notes.go): per slot, the number of its
+	// note, chunked like chunks (a chunk is made when first needed); the
+	// notes; their numbers by key; the numbers free for reuse.
+	noteOf   [][]uint32
+	notes    []note
+	noteNums map[uintptr]uint32
+	freeNums []uint32
 
 	// due is a tick at or before which the driver must look at this shard:
 	// the wheel's next tick, or earlier. Written under mu, read by the ticker
 	// without it.
 	due atomic.Int64
+
+	// waiting counts the touches waiting for mu (lockTouch); the sweep
+	// reads it between holds to let them in.
+	waiting atomic.Int32
+}
+
+// lockTouch locks s for a touch (or a create: what requests wait for). One
+// that finds the lock taken says so in waiting while it waits, so that the
+// sweep, which holds the lock in short holds, leaves the shard to it
+// instead of taking it again at once (Go's mutex lets the running goroutine
+// re-take a lock before a waiter it woke has run). The uncontended path is
+// the same single CAS as Lock.
+func (s *shard) lockTouch() {
+	if s.mu.TryLock() {
+		return
+	}
+	s.waiting.Add(1)
+	s.mu.Lock()
+	s.waiting.Add(-1)
 }
 
 func (s *shard) rec(slot uint32) *record {
@@ -144,7 +172,8 @@ func (s *shard) index(id ID, slot uint32) {
 		s.count++
 		return
 	}
-	s.idx = make([]uint32, max(16, len(s.idx)*5/4))
+	old := s.idx
+	s.idx = s.newIndex(max(16, len(s.idx)*5/4))
 	s.count = 0
 	for sl := range s.used {
 		if r := s.rec(sl); r.gen&stateMask == stateLive {
@@ -152,6 +181,20 @@ func (s *shard) index(id ID, slot uint32) {
 			s.count++
 		}
 	}
+	if s.mem != nil {
+		freeSlice(&s.mem.index, old)
+	}
+}
+
+// bigIndex is the length from which an index is allocated off the heap,
+// page-aligned, so that it can be given back when it is replaced.
+const bigIndex = 16 << 10
+
+func (s *shard) newIndex(n int) []uint32 {
+	if s.mem == nil || n < bigIndex {
+		return make([]uint32, n)
+	}
+	return allocSlice[uint32](&s.mem.index, n, 4096)
 }
 
 func (s *shard) place(id ID, slot uint32) {
@@ -218,8 +261,12 @@ func (s *shard) alloc() (uint32, bool) {
 	}
 	slot := s.used
 	if int(slot>>recChunkBits) == len(s.chunks) {
-		s.chunks = append(s.chunks, make([]record, recChunkLen))
-		s.births = append(s.births, make([]int64, recChunkLen))
+		var a *arena
+		if s.mem != nil {
+			a = &s.mem.chunks
+		}
+		s.chunks = append(s.chunks, allocSlice[record](a, recChunkLen, 64))
+		s.births = append(s.births, allocSlice[int64](a, recChunkLen, 64))
 	}
 	s.used++
 	return slot, true
@@ -230,6 +277,9 @@ func (s *shard) release(slot uint32) {
 	r := s.rec(slot)
 	*r = record{access: int64(s.free), gen: r.gen &^ stateMask}
 	s.free = slot + 1
+	if len(s.noteOf) != 0 {
+		s.setNote(slot, 0)
+	}
 	if len(s.extras) != 0 {
 		delete(s.extras, slot)
 	}

@@ -10,8 +10,24 @@ import (
 // sharing their first byte so that clusters form and wrap around the end,
 // and checks every lookup against a map.
 func TestIndexAgainstMap(t *testing.T) {
+	indexAgainstMap(t, &shard{}, 30000)
+}
+
+// TestIndexAgainstMapOffHeap is TestIndexAgainstMap with the shard's
+// chunks and indexes from an arena (huge pages where the OS allows), long
+// enough for indexes of bigIndex entries and more, which are given back
+// when replaced.
+func TestIndexAgainstMapOffHeap(t *testing.T) {
+	if !offHeap {
+		t.Skip("the table is on the heap in this build (race detector, or not Linux)")
+	}
+	mem := &storeMemory{}
+	defer mem.release()
+	indexAgainstMap(t, &shard{shardData: shardData{mem: mem}}, 100000)
+}
+
+func indexAgainstMap(t *testing.T, s *shard, steps int) {
 	r := rand.New(rand.NewPCG(3, 4))
-	var s shard
 	live := map[ID]uint32{}
 	var order []ID
 	newID := func() ID {
@@ -24,7 +40,7 @@ func TestIndexAgainstMap(t *testing.T) {
 		}
 		return id
 	}
-	for step := range 30000 {
+	for step := range steps {
 		if len(order) == 0 || r.IntN(5) < 3 {
 			id := newID()
 			slot, ok := s.alloc()
@@ -52,7 +68,7 @@ func TestIndexAgainstMap(t *testing.T) {
 				t.Fatalf("step %d: deleted id still found", step)
 			}
 		}
-		if step%5000 == 0 || step == 29999 {
+		if step%5000 == 0 || step == steps-1 {
 			if s.count != len(live) {
 				t.Fatalf("count %d, map %d", s.count, len(live))
 			}

@@ -3,6 +3,7 @@ package wheel
 import (
 	"math"
 	"math/bits"
+	"unsafe"
 )
 
 const (
@@ -47,7 +48,15 @@ type Wheel struct {
 	// zero Wheel work without initialisation.
 	heads  [bucketCount]links
 	chunks [][]node
+	alloc  func(size int) []byte // see UseMemory; nil: make
 }
+
+// UseMemory makes the wheel take the storage for its nodes from alloc,
+// in chunks of a few KiB, instead of the Go heap: a caller with millions
+// of handles can put them on huge pages. alloc must return zeroed memory,
+// aligned to 8 bytes, that stays valid while the wheel is in use; the wheel
+// never gives it back. Nodes hold no pointers. Call it before the first Add.
+func (w *Wheel) UseMemory(alloc func(size int) []byte) { w.alloc = alloc }
 
 // New returns an empty wheel whose current tick is now.
 func New(now int64) *Wheel { return &Wheel{now: now} }
@@ -314,7 +323,12 @@ func (w *Wheel) node(h uint32) *node {
 		w.chunks = append(w.chunks, make([][]node, c+1-len(w.chunks))...)
 	}
 	if w.chunks[c] == nil {
-		w.chunks[c] = make([]node, chunkLen)
+		if w.alloc != nil {
+			b := w.alloc(chunkLen * int(unsafe.Sizeof(node{})))
+			w.chunks[c] = unsafe.Slice((*node)(unsafe.Pointer(unsafe.SliceData(b))), chunkLen)
+		} else {
+			w.chunks[c] = make([]node, chunkLen)
+		}
 	}
 	return &w.chunks[c][h&chunkMask]
 }

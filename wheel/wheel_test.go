@@ -303,3 +303,29 @@ func BenchmarkPollSteady(b *testing.B) {
 		w.Add(h, when+n)
 	}
 }
+
+// TestUseMemory checks that a wheel whose nodes come from the caller's
+// allocator works as one on the heap, and asks it for each chunk once.
+func TestUseMemory(t *testing.T) {
+	var w Wheel
+	calls := 0
+	w.UseMemory(func(size int) []byte {
+		calls++
+		return make([]byte, size)
+	})
+	for h := range uint32(3 * chunkLen) {
+		w.Add(h, int64(h%100))
+	}
+	if calls != 3 {
+		t.Fatalf("%d allocations for 3 chunks", calls)
+	}
+	got := drain(t, &w, 1000)
+	if len(got) != 3*chunkLen {
+		t.Fatalf("drained %d of %d", len(got), 3*chunkLen)
+	}
+	for h, when := range got {
+		if when != int64(h%100) {
+			t.Fatalf("handle %d due at %d, want %d", h, when, h%100)
+		}
+	}
+}
