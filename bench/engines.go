@@ -62,8 +62,8 @@ var engineKinds = []engineKind{
 		build:   newSessionwheel,
 		perOp: "sessions.Manager as shipped, with its own table (64 shards, open-addressing index, pointer-free records), not the baselines' map. " +
 			"create: ID from a 4 KiB crypto/rand block, shard lock, index insert, record, wheel insert. " +
-			"touch: shard lock, index probe, deadline check, store of the current tick (no clock read, no wheel move). " +
-			"expiry: one driver goroutine empties due wheel buckets once per Tick, re-files touched sessions, and hands the endings in batches to GOMAXPROCS callback workers.",
+			"touch: shard lock, index probe, a clock read, deadline check, store of the current tick when it changed (no wheel move). " +
+			"expiry: one driver goroutine wakes at the first tick something is due, empties due wheel buckets, re-files touched sessions, and hands the endings in batches to GOMAXPROCS callback workers.",
 	},
 	{
 		name:  "stdtimer",
