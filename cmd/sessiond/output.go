@@ -58,6 +58,11 @@ func (l *lineWriter) flush() error {
 // returns (without a last flush: the caller flushes once the last line is
 // written).
 func (l *lineWriter) flushEvery(interval time.Duration, stop <-chan struct{}) {
+	every(interval, stop, func() { l.flush() })
+}
+
+// every calls f every interval until stop is closed.
+func every(interval time.Duration, stop <-chan struct{}, f func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -65,7 +70,7 @@ func (l *lineWriter) flushEvery(interval time.Duration, stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			l.flush()
+			f()
 		}
 	}
 }

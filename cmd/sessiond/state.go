@@ -101,18 +101,11 @@ func (s *server) saveState() error {
 // that a crash loses at most interval's worth of new sessions. A failed
 // save is logged, and the state file keeps the last one that succeeded.
 func (s *server) saveEvery(interval time.Duration, stop <-chan struct{}) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			if err := s.saveState(); err != nil {
-				s.log.Error("cannot save sessions; the state file keeps the last save", "state", s.cfg.stateFile, "err", err)
-			}
+	every(interval, stop, func() {
+		if err := s.saveState(); err != nil {
+			s.log.Error("cannot save sessions; the state file keeps the last save", "state", s.cfg.stateFile, "err", err)
 		}
-	}
+	})
 }
 
 // writeAtomic replaces the file at path with what write writes, so that a
