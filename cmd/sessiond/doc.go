@@ -28,7 +28,7 @@
 //		between its idle timeout and one tick more after its last visit
 //	-max-sessions n
 //		refuse new sessions beyond n live ones (default 1000000, about
-//		62 MB; 0: no limit), with 503 and a Retry-After
+//		65 MB; 0: no limit), with 503 and a Retry-After
 //	-evict
 //		when -max-sessions are live, end the least recently used session
 //		(the one that would end soonest) to make room for a new one (its

@@ -15,7 +15,7 @@ import (
 )
 
 // defaultMaxSessions bounds the sessions a flood of new visitors can make:
-// a live session costs about 62 bytes, so a million take about 62 MB, which
+// a live session costs about 65 bytes, so a million take about 65 MB, which
 // any machine that runs a server has, and is more than a demo needs. With
 // no bound, every request without a cookie costs memory until the idle
 // timeout, and a client that drops its cookies can fill the heap.
@@ -95,7 +95,7 @@ func parseFlags(args []string, getenv func(string) (string, bool), stderr io.Wri
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen on `address`; port 0 picks a free port")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", 5*time.Second, "end a session after this long without a visit")
 	fs.DurationVar(&cfg.tick, "tick", 100*time.Millisecond, "granularity of the session clock")
-	fs.IntVar(&cfg.maxSessions, "max-sessions", defaultMaxSessions, "refuse new sessions beyond `n` live ones, about 62 bytes each (0: no limit)")
+	fs.IntVar(&cfg.maxSessions, "max-sessions", defaultMaxSessions, "refuse new sessions beyond `n` live ones, about 65 bytes each (0: no limit)")
 	fs.BoolVar(&cfg.evict, "evict", false, "when -max-sessions are live, end the least recently used session (the one that would end soonest) to make room for a new one, instead of refusing it")
 	fs.IntVar(&cfg.preload, "preload", 0, "start `n` sessions before serving (for load and shutdown tests)")
 	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 5*time.Second, "close a connection whose request header takes longer than this")
