@@ -94,26 +94,52 @@ func startSessiond(t *testing.T, args ...string) (base string, lines <-chan stri
 	return "", nil
 }
 
+// newBrowser starts headless Chromium (Debian's, found by browser) with a
+// profile of its own, and returns its context; the test's cleanup stops it
+// and removes the profile. Chromium's helper processes may still write to
+// the profile for a moment after the browser has gone, so the removal is
+// tried again until it succeeds or a few seconds have passed (a cleanup
+// that fails is logged, not a test failure: the test has already passed
+// or failed on its own assertions).
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	chromium := browser(t)
+	profile, err := os.MkdirTemp("", "sessiond-e2e-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox, // as root, in a container
+		chromedp.Flag("headless", "new"),
+		chromedp.UserDataDir(profile),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc() // kills the browser and waits for it
+		cancel()
+		deadline := time.Now().Add(5 * time.Second)
+		for err := os.RemoveAll(profile); err != nil; err = os.RemoveAll(profile) {
+			if time.Now().After(deadline) {
+				t.Logf("browser profile %s left behind: %v", profile, err)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	return bctx
+}
+
 // TestLandingPageInBrowser starts, sees and ends a session through the
 // landing page's buttons, in a browser whose JavaScript is disabled: the
 // page must work without it. It also checks that the page's script (if it
 // had any) could not read the session cookie.
 func TestLandingPageInBrowser(t *testing.T) {
-	chromium := browser(t)
+	bctx := newBrowser(t)
 	base, lines := startSessiond(t, "-idle-timeout", "1m")
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox, // as root, in a container
-		chromedp.Flag("headless", "new"),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
 
 	var noSession, state, id, timeLeft, live string
 	var shot []byte

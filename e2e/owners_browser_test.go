@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,21 +13,8 @@ import (
 // TestLoginInBrowser logs in through the landing page's form (no script),
 // sees the user and the session listed by tag, and logs out everywhere.
 func TestLoginInBrowser(t *testing.T) {
-	chromium := browser(t)
+	bctx := newBrowser(t)
 	base, lines := startSessiond(t, "-idle-timeout", "1m")
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox, // as root, in a container
-		chromedp.Flag("headless", "new"),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
 
 	var owner, owned, id, after string
 	err := chromedp.Run(bctx,

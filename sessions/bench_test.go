@@ -264,24 +264,11 @@ func BenchmarkMemory(b *testing.B) {
 	for _, n := range sizes(b) {
 		b.Run("live="+label(n), func(b *testing.B) {
 			for b.Loop() {
-				var before, after runtime.MemStats
-				runtime.GC()
-				debug.FreeOSMemory()
-				runtime.ReadMemStats(&before)
-				m, _, _ := filled(b, n, sessions.Config{DiscardOnClose: true}) // the IDs slice is garbage by the GC below
-				runtime.GC()
-				runtime.ReadMemStats(&after)
-				off := m.Stats().OffHeapBytes
-				b.ReportMetric(float64(int64(after.HeapAlloc-before.HeapAlloc)+off)/float64(n), "B/session")
-				b.ReportMetric(float64(off)/float64(n), "offheap-B/session")
-				var gcs []time.Duration
-				for range 5 {
-					t0 := time.Now()
-					runtime.GC()
-					gcs = append(gcs, time.Since(t0))
-				}
-				slices.Sort(gcs)
-				b.ReportMetric(float64(gcs[2].Microseconds())/1000, "ms/gc")
+				var m *sessions.Manager
+				reportMemory(b, n, func() *sessions.Manager {
+					m, _, _ = filled(b, n, sessions.Config{DiscardOnClose: true}) // the IDs slice is garbage by the GC that follows
+					return m
+				})
 				if m.Len() != n {
 					b.Fatal("lost sessions")
 				}
@@ -289,6 +276,31 @@ func BenchmarkMemory(b *testing.B) {
 			}
 		})
 	}
+}
+
+// reportMemory reports the bytes per session that fill's manager of n
+// sessions holds, on the heap and off it (Stats.OffHeapBytes), and the
+// median of five forced GCs with them live; it returns the manager.
+func reportMemory(b *testing.B, n int, fill func() *sessions.Manager) *sessions.Manager {
+	var before, after runtime.MemStats
+	runtime.GC()
+	debug.FreeOSMemory()
+	runtime.ReadMemStats(&before)
+	m := fill()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	off := m.Stats().OffHeapBytes
+	b.ReportMetric(float64(int64(after.HeapAlloc-before.HeapAlloc)+off)/float64(n), "B/session")
+	b.ReportMetric(float64(off)/float64(n), "offheap-B/session")
+	var gcs []time.Duration
+	for range 5 {
+		t0 := time.Now()
+		runtime.GC()
+		gcs = append(gcs, time.Since(t0))
+	}
+	slices.Sort(gcs)
+	b.ReportMetric(float64(gcs[2].Microseconds())/1000, "ms/gc")
+	return m
 }
 
 // BenchmarkExpire measures endings through the driver's sweep to no-op
@@ -430,40 +442,27 @@ func BenchmarkMemoryCallbacks(b *testing.B) {
 		for _, kind := range []string{"none", "shared", "closure"} {
 			b.Run("callback="+kind+"/live="+label(n), func(b *testing.B) {
 				for b.Loop() {
-					var before, after runtime.MemStats
-					runtime.GC()
-					debug.FreeOSMemory()
-					runtime.ReadMemStats(&before)
-					m, err := sessions.New(sessions.Config{DiscardOnClose: true, Clock: sessionstest.NewClock(time.Time{})})
-					if err != nil {
-						b.Fatal(err)
-					}
 					var ended int
-					shared := func(sessions.Session, sessions.Reason) { ended++ }
-					for i := range n {
-						s, err := m.Create()
+					m := reportMemory(b, n, func() *sessions.Manager {
+						m, err := sessions.New(sessions.Config{DiscardOnClose: true, Clock: sessionstest.NewClock(time.Time{})})
 						if err != nil {
 							b.Fatal(err)
 						}
-						switch kind {
-						case "shared":
-							s.NotifyOnExpire(shared)
-						case "closure":
-							s.NotifyOnExpire(func(sessions.Session, sessions.Reason) { ended += i })
+						shared := func(sessions.Session, sessions.Reason) { ended++ }
+						for i := range n {
+							s, err := m.Create()
+							if err != nil {
+								b.Fatal(err)
+							}
+							switch kind {
+							case "shared":
+								s.NotifyOnExpire(shared)
+							case "closure":
+								s.NotifyOnExpire(func(sessions.Session, sessions.Reason) { ended += i })
+							}
 						}
-					}
-					runtime.GC()
-					runtime.ReadMemStats(&after)
-					off := m.Stats().OffHeapBytes
-					b.ReportMetric(float64(int64(after.HeapAlloc-before.HeapAlloc)+off)/float64(n), "B/session")
-					var gcs []time.Duration
-					for range 5 {
-						t0 := time.Now()
-						runtime.GC()
-						gcs = append(gcs, time.Since(t0))
-					}
-					slices.Sort(gcs)
-					b.ReportMetric(float64(gcs[2].Microseconds())/1000, "ms/gc")
+						return m
+					})
 					m.Close(context.Background())
 				}
 			})
