@@ -140,9 +140,19 @@ type Config struct {
 	// MaxSessions sessions: with MaxSessions 0, only the memory bounds what
 	// a snapshot may bring back.
 	Restore io.Reader
-	// Codec encodes values for Snapshot and decodes them for Restore. Nil
-	// means GobCodec.
+	// Codec encodes values for Snapshot and decodes them for Restore, and
+	// for a shared Store, which keeps values encoded. Nil means GobCodec.
 	Codec Codec
+	// Store, if set, keeps the sessions outside this process, shared with
+	// other processes that use the same store (see Store; redisstore is one
+	// on Redis). Nil keeps them in this process's memory. A manager on a
+	// shared store claims endings from it and runs Config.OnExpire for
+	// those it claimed; Close leaves the sessions in the store. Options
+	// that make sense only for sessions of one process are refused with
+	// ErrInvalidConfig: MaxSessions, Evict, MaxPerOwner, DiscardOnClose and
+	// Restore; Session.NotifyOnExpire fails (a closure cannot cross
+	// processes), and Manager.Snapshot too (the store keeps the sessions).
+	Store Store
 }
 
 // withDefaults fills the zero fields and checks the rest.
@@ -196,6 +206,8 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("Workers %d is negative", c.Workers)
 	case c.QueueLen < 0:
 		return bad("QueueLen %d is negative", c.QueueLen)
+	case c.Store != nil && (c.MaxSessions != 0 || c.Evict || c.MaxPerOwner != 0 || c.DiscardOnClose || c.Restore != nil):
+		return bad("MaxSessions, Evict, MaxPerOwner, DiscardOnClose and Restore are for sessions in memory, not on a shared Store")
 	}
 	return c, nil
 }

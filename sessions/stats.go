@@ -77,6 +77,9 @@ type Stats struct {
 	// CallbackDuration is the distribution of the time the callbacks of one
 	// ending took together, in seconds.
 	CallbackDuration Histogram
+	// Store holds the counters of a shared store (Config.Store); it is zero
+	// for sessions in memory.
+	Store StoreStats
 }
 
 // A Histogram is a distribution of observations in seconds.
