@@ -104,7 +104,7 @@ func (m *Manager) start() {
 	}
 	m.driver.Add(1)
 	go m.drive()
-	if m.shared != nil {
+	if m.shared != nil && !m.manual {
 		m.wakeDriver() // claim what came due while no process of ours ran
 	}
 }
