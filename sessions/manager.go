@@ -249,7 +249,7 @@ func (m *Manager) lookup(id ID, touch bool) (Session, bool) {
 // lookup never fails otherwise.
 func (m *Manager) Lookup(id ID) (Session, error) {
 	if m.shared != nil {
-		if _, err := m.shared.s.Lookup(bg, id, true); err != nil {
+		if err := m.shared.lookupErr(id, true); err != nil {
 			return Session{}, err
 		}
 		return m.handle(id, ref{}), nil
