@@ -14,8 +14,8 @@ import (
 // expiry callbacks.
 type Manager struct {
 	cfg    Config
-	tm     *timeModel // the clock and the time arithmetic (timemodel.go)
-	st     store      // where the sessions live (store.go)
+	tm     *timeModel   // the clock and the time arithmetic (timemodel.go)
+	st     store        // where the sessions live (store.go)
 	shared *sharedStore // st, when it is a shared Store (Config.Store); nil otherwise
 	ids    IDSource
 	newID  func() ID // nil: ids.Next; set by tests only (export_test.go)
