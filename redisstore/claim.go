@@ -64,11 +64,13 @@ func (s *Store) Claim(ctx context.Context, max int) ([]sessions.Ending, time.Tim
 			break
 		}
 		got, err := s.claimRound(ctx, calls, which, back, hint)
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
 		due = append(due, got...)
 		left = max - len(due)
+		if err != nil {
+			// Redis is away or slow: no second Timeout for this call.
+			firstErr = err
+			break
+		}
 		if left <= 0 {
 			break
 		}

@@ -279,14 +279,15 @@ func two(v []rueidis.RedisMessage) (a, b int64, err error) {
 // session costs at most one write per Slack.
 func (s *Store) Lookup(ctx context.Context, id sessions.ID, touch bool) (sessions.Record, error) {
 	b, ids := s.bucket(id), id.String()
+	// One Timeout for the whole lookup, clock reading and touch included.
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
 	if err := s.syncClocks(ctx, b); err != nil {
 		return sessions.Record{}, err
 	}
 	hk := s.hashKey(b, ids)
-	cctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	t0 := time.Now()
-	f, err := s.c.Do(cctx, s.c.B().Hmget().Key(hk).Field(recordFields...).Build()).ToArray()
-	cancel()
+	f, err := s.c.Do(ctx, s.c.B().Hmget().Key(hk).Field(recordFields...).Build()).ToArray()
 	err = fail(opLookup, err)
 	s.st.ops[opLookup].observe(time.Since(t0), err)
 	if err != nil {
@@ -478,6 +479,8 @@ func (s *Store) SetIdleTimeout(ctx context.Context, id sessions.ID, d time.Durat
 // every bucket (one pipeline), then the sessions' fields (another); index
 // entries whose session no longer names owner are pruned (a third).
 func (s *Store) Owned(ctx context.Context, owner string) ([]sessions.Record, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
 	all := make([]int, len(s.keys))
 	for b := range all {
 		all[b] = b
@@ -485,10 +488,8 @@ func (s *Store) Owned(ctx context.Context, owner string) ([]sessions.Record, err
 	if err := s.syncClocks(ctx, all...); err != nil {
 		return nil, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
-	defer cancel()
 	t0 := time.Now()
-	out, err := s.owned(cctx, owner)
+	out, err := s.owned(ctx, owner)
 	err = fail(opOwned, err)
 	s.st.ops[opOwned].observe(time.Since(t0), err)
 	return out, err
