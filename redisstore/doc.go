@@ -53,9 +53,9 @@
 //
 // # Sizing
 //
-// A session with one 100-byte value costs about 440 bytes of Redis memory
-// (its hash, a member of its bucket's due set, its key), as much as an scs
-// redisstore session, provided the hash stays in Redis's compact listpack
+// A session with one 100-byte value cost about 440 bytes of Redis memory in
+// the prototype of this layout (its hash and key, a member of its bucket's
+// due set), as much as an scs redisstore session, provided the hash stays in Redis's compact listpack
 // encoding: hash-max-listpack-value must be at least the size of the
 // largest encoded value (Redis's default, 64, makes such a session cost
 // about 690 bytes). New warns when the server's setting is below 128. Set

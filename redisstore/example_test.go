@@ -19,7 +19,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer c.Close() // the store never closes the client
+	defer c.Close()                                    // the store never closes the client
 	st, err := redisstore.New(c, redisstore.Options{}) // documented defaults
 	if err != nil {
 		log.Fatal(err)

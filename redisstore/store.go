@@ -299,7 +299,9 @@ func (s *Store) Lookup(ctx context.Context, id sessions.ID, touch bool) (session
 		return sessions.Record{}, sessions.ErrNotFound
 	}
 	i, _ := f[2].AsInt64()
-	if !touch || hi+i*1000 <= d*1000 {
+	// No write if the deadline covers the idle timeout from the latest
+	// Redis time possible, or is the absolute deadline, which no touch moves.
+	if a, err := f[3].AsInt64(); !touch || hi+i*1000 <= d*1000 || (err == nil && d >= a) {
 		return rec, nil
 	}
 	v, err := s.run(ctx, opTouch, b, touchScript, []string{s.keys[b].due, hk}, []string{ids, ms(s.slackMs), s.graceMs})

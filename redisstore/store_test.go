@@ -647,3 +647,59 @@ func TestLenRange(t *testing.T) {
 		t.Fatalf("Range did not stop: %d, %v", n, err)
 	}
 }
+
+// Claim never takes more than asked, even with fewer asked than buckets,
+// reports the backlog it leaves, and hints at the next deadline.
+func TestClaimRespectsMax(t *testing.T) {
+	r := redistest.Server(t)
+	st := open(t, client(t, r.Addr), Options{Poll: time.Hour}, sessions.StoreConfig{IdleTimeout: 100 * time.Millisecond, Tick: 10 * time.Millisecond})
+	var last int64
+	for range 20 {
+		rec, err := st.Create(bg, newID(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = max(last, rec.Deadline.UnixMilli())
+	}
+	waitRedisTime(t, r, last)
+	due, next, err := st.Claim(bg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 3 {
+		t.Fatalf("Claim(3) returned %d", len(due))
+	}
+	if got := st.Stats().DueBacklog; got != 17 {
+		t.Errorf("DueBacklog = %d, want 17", got)
+	}
+	if next.After(time.Now()) {
+		t.Errorf("next = %v with 17 due: want now", next)
+	}
+	got := len(due)
+	for got < 20 {
+		due, _, err := st.Claim(bg, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(due) > 3 {
+			t.Fatalf("Claim(3) returned %d", len(due))
+		}
+		got += len(due)
+	}
+	// Nothing due; one session 100 ms ahead: the hint is no later than its
+	// deadline (the claims' leases, 30 s ahead, come after it).
+	rec, err := st.Create(bg, newID(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	due, next, err = st.Claim(bg, 100)
+	if err != nil || len(due) != 0 {
+		t.Fatalf("Claim = %v, %v", due, err)
+	}
+	if wait := time.Until(next); wait <= 0 || wait > 100*time.Millisecond {
+		t.Errorf("next in %v, want within the idle timeout (deadline %v)", wait, rec.Deadline)
+	}
+	if st.Stats().EmptyClaims == 0 || st.Stats().Claims == 0 {
+		t.Errorf("claim counters: %+v", st.Stats())
+	}
+}
