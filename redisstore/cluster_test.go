@@ -166,6 +166,61 @@ func TestCluster(t *testing.T) {
 			t.Errorf("Len = %d, %v", n, err)
 		}
 	})
+
+	// A master killed (no failover yet: the node timeout is long): the
+	// sessions of its buckets are unavailable, the others are served, and
+	// Claim returns what the live masters have due.
+	t.Run("MasterDown", func(t *testing.T) {
+		idOn := func(want string, equal bool) sessions.ID {
+			for {
+				id := newID(t)
+				slot := node.MustDo("CLUSTER", "KEYSLOT", a.keys[a.bucket(id)].due)
+				if (slotOwner(t, node, slot) == want) == equal {
+					return id
+				}
+			}
+		}
+		var victim *redistest.Redis
+		for _, n := range cl.Nodes[1:] {
+			if role, _ := n.Role(); role == "master" {
+				victim = n
+				break
+			}
+		}
+		down, up := idOn(victim.Addr, true), idOn(victim.Addr, false)
+		for _, id := range []sessions.ID{down, up} {
+			if _, err := a.Create(bg, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := a.SetIdleTimeout(bg, down, 10*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.SetIdleTimeout(bg, up, 10*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		victim.Kill()
+		if _, err := b.Lookup(bg, down, false); !errors.Is(err, sessions.ErrUnavailable) {
+			t.Errorf("lookup on the dead master: %v, want ErrUnavailable", err)
+		}
+		var got []sessions.Ending
+		eventually(t, 10*time.Second, "the live master's ending", func() bool {
+			// With nothing due on the live masters, Claim reports the
+			// dead one's error; with something, it returns that.
+			due, _, err := b.Claim(bg, 100)
+			if err != nil && !errors.Is(err, sessions.ErrUnavailable) {
+				t.Fatalf("Claim with one master down: %v", err)
+			}
+			got = append(got, due...)
+			return len(got) > 0
+		})
+		if len(got) != 1 || got[0].ID != up {
+			t.Fatalf("claimed %+v, want only %v", got, up)
+		}
+		if err := b.Ack(bg, got); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // slotOwner returns the address of the master that serves slot, from
