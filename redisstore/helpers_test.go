@@ -15,7 +15,15 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// After a cluster node fails, rueidis closes the connections a
+		// topology refresh dropped 5 s later (cluster.go, _refresh) and
+		// delays its next refresh (singleflight.go, DelayDo), in goroutines
+		// that sleep past Client.Close: the library's, and bounded.
+		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"),
+		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*call).DelayDo.func1"))
+}
 
 // client returns a rueidis client on addrs, closed when the test ends
 // (before the servers, which were started earlier, are killed).
