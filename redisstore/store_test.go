@@ -686,20 +686,24 @@ func TestClaimRespectsMax(t *testing.T) {
 		}
 		got += len(due)
 	}
-	// Nothing due; one session 100 ms ahead: the hint is no later than its
-	// deadline (the claims' leases, 30 s ahead, come after it).
-	rec, err := st.Create(bg, newID(t))
-	if err != nil {
+	// Nothing due but one session a second ahead (a store whose idle
+	// timeout, 2 s, caps the hint): the hint is its deadline.
+	st2 := open(t, client(t, r.Addr), Options{Poll: time.Hour}, sessions.StoreConfig{IdleTimeout: 2 * time.Second, Tick: 10 * time.Millisecond})
+	id := newID(t)
+	if _, err := st2.Create(bg, id); err != nil {
 		t.Fatal(err)
 	}
-	due, next, err = st.Claim(bg, 100)
+	if err := st2.SetIdleTimeout(bg, id, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	due, next, err = st2.Claim(bg, 100)
 	if err != nil || len(due) != 0 {
 		t.Fatalf("Claim = %v, %v", due, err)
 	}
-	if wait := time.Until(next); wait <= 0 || wait > 100*time.Millisecond {
-		t.Errorf("next in %v, want within the idle timeout (deadline %v)", wait, rec.Deadline)
+	if wait := time.Until(next); wait <= 0 || wait > time.Second {
+		t.Errorf("next in %v, want within the session's 1 s", wait)
 	}
-	if st.Stats().EmptyClaims == 0 || st.Stats().Claims == 0 {
-		t.Errorf("claim counters: %+v", st.Stats())
+	if st.Stats().Claims == 0 || st2.Stats().EmptyClaims != 1 {
+		t.Errorf("claim counters: %d claims, %d empty claims", st.Stats().Claims, st2.Stats().EmptyClaims)
 	}
 }
