@@ -707,3 +707,40 @@ func TestClaimRespectsMax(t *testing.T) {
 		t.Errorf("claim counters: %d claims, %d empty claims", st.Stats().Claims, st2.Stats().EmptyClaims)
 	}
 }
+
+// Touches through one process keep a session alive for the claimer in
+// another; once they stop, it ends one idle timeout (plus at most a slack)
+// after the last touch, never before.
+func TestTouchFromOtherProcessKeepsAlive(t *testing.T) {
+	r := redistest.Server(t)
+	cfg := sessions.StoreConfig{IdleTimeout: 300 * time.Millisecond, Tick: 20 * time.Millisecond}
+	a := open(t, client(t, r.Addr), Options{}, cfg)
+	b := open(t, client(t, r.Addr), Options{}, cfg)
+	id := newID(t)
+	rec, err := a.Create(bg, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lastTouch int64
+	for redisTime(t, r) < rec.Created.UnixMilli()+1000 {
+		lastTouch = redisTime(t, r)
+		if _, err := b.Lookup(bg, id, true); err != nil {
+			t.Fatalf("touch at Redis time %d: %v", lastTouch, err)
+		}
+		due, _, err := a.Claim(bg, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(due) > 0 {
+			t.Fatalf("claimed a session touched %d ms ago", redisTime(t, r)-lastTouch)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	due := claimAll(t, a, 1, 5*time.Second)
+	if now := redisTime(t, r); now < lastTouch+300 {
+		t.Fatalf("claimed at Redis time %d, %d ms after the last touch: before the idle timeout", now, now-lastTouch)
+	}
+	if due[0].ID != id || due[0].Reason != sessions.Idle {
+		t.Fatalf("claimed %+v", due[0])
+	}
+}
