@@ -102,7 +102,10 @@ type adapter struct {
 // Middleware returns a middleware that gives each request the session its
 // cookie names in m, if the session is alive, touching it before the handler
 // runs. The handler reads the session with FromRequest, and starts one with
-// GetSession. A nil opts means the defaults. Middleware returns an error
+// GetSession. When m is on a shared store (sessions.Config.Store) that
+// cannot be reached, a request with a session cookie is answered 503
+// Service Unavailable with Retry-After: 1, and the handler does not run:
+// the session may be alive, and a new one must not replace it. A nil opts means the defaults. Middleware returns an error
 // wrapping ErrInvalidOptions if m is nil or opts has a bad value.
 func Middleware(m *sessions.Manager, opts *Options) (func(http.Handler) http.Handler, error) {
 	a, err := newAdapter(m, opts)
@@ -244,7 +247,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.Context = r.Context()
 	st.a = a
 	st.secure = a.isSecure(r)
-	st.s, st.ok, st.presented = a.find(r.Header, a.name(st.secure))
+	var err error
+	st.s, st.ok, st.presented, err = a.find(r.Header, a.name(st.secure))
+	if err != nil {
+		// The store could not say whether the cookie names a live session:
+		// fail closed, and never start a new session over one that may be.
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	// WithContext is inlined and its copy does not escape: the new request
 	// lives in the scope, not in an allocation of its own.
 	sc.req = *r.WithContext(st)
@@ -253,8 +264,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // find returns the first live session named by a cookie called name in h,
 // touching it, and reports whether any cookie of that name was present. It
-// does not allocate.
-func (a *adapter) find(h http.Header, name string) (s sessions.Session, ok, presented bool) {
+// fails only when a shared store could not be asked (sessions.ErrUnavailable).
+// It does not allocate.
+func (a *adapter) find(h http.Header, name string) (s sessions.Session, ok, presented bool, err error) {
 	n := 0
 	for _, line := range h["Cookie"] {
 		for {
@@ -263,8 +275,12 @@ func (a *adapter) find(h http.Header, name string) (s sessions.Session, ok, pres
 				break
 			}
 			line = rest
-			if s, ok = a.m.GetString(v); ok {
-				return s, true, true
+			s, err = a.m.LookupString(v)
+			if err == nil {
+				return s, true, true, nil
+			}
+			if errors.Is(err, sessions.ErrUnavailable) {
+				return sessions.Session{}, false, true, err
 			}
 			if n++; n == maxCandidates {
 				break
@@ -274,7 +290,7 @@ func (a *adapter) find(h http.Header, name string) (s sessions.Session, ok, pres
 			break
 		}
 	}
-	return sessions.Session{}, false, n > 0
+	return sessions.Session{}, false, n > 0, nil
 }
 
 // FromRequest returns the session of the request: the live session its
@@ -303,14 +319,22 @@ func FromRequest(r *http.Request) (s sessions.Session, ok bool) {
 //
 // It returns ErrNoMiddleware if the request did not pass through the
 // middleware, and the manager's error if it cannot start a session
-// (sessions.ErrTooManySessions, sessions.ErrClosed).
+// (sessions.ErrTooManySessions, sessions.ErrClosed) or, on a shared store,
+// cannot tell whether the request's session is alive (an error wrapping
+// sessions.ErrUnavailable: it never starts a new session then).
 func GetSession(w http.ResponseWriter, r *http.Request) (sessions.Session, error) {
 	st := stateOf(r)
 	if st == nil {
 		return sessions.Session{}, ErrNoMiddleware
 	}
-	if st.ok && st.s.Alive() {
-		return st.s, nil
+	if st.ok {
+		err := st.s.Touch()
+		if err == nil {
+			return st.s, nil
+		}
+		if !errors.Is(err, sessions.ErrEnded) {
+			return sessions.Session{}, err // the store is away: no new session over this one
+		}
 	}
 	st.ok = false
 	s, err := st.a.m.Create()

@@ -96,7 +96,10 @@ func (m *Manager) sweep() int {
 }
 
 // Close stops the driver and ends every session still alive with reason
-// Shutdown, so that their callbacks run (unless Config.DiscardOnClose); a
+// Shutdown, so that their callbacks run (unless Config.DiscardOnClose); on
+// a shared Store it ends none: it stops claiming, lets the claimed endings'
+// callbacks run and be acknowledged, and leaves the sessions to the other
+// processes. In memory, a
 // session whose deadline has already passed ends as Idle (or Absolute), as
 // it would have a moment later. Then it waits for all callbacks to return
 // or for ctx to be done, whichever comes first, and returns ctx's error in
@@ -129,6 +132,9 @@ func (m *Manager) Close(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		m.workers.Wait()
+		if m.shared != nil {
+			m.shared.s.Close() // after the last Ack
+		}
 		close(done)
 	}()
 	select {

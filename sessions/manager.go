@@ -16,6 +16,7 @@ type Manager struct {
 	cfg    Config
 	tm     *timeModel // the clock and the time arithmetic (timemodel.go)
 	st     store      // where the sessions live (store.go)
+	shared *sharedStore // st, when it is a shared Store (Config.Store); nil otherwise
 	ids    IDSource
 	newID  func() ID // nil: ids.Next; set by tests only (export_test.go)
 	manual bool      // tests only: no timer wakes the driver, Sweep does the work
@@ -64,9 +65,19 @@ func newManager(cfg Config, newID func() ID, manual bool) (*Manager, error) {
 		wake:         make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 	}
+	m.armed.Store(math.MaxInt64)
+	if cfg.Store != nil {
+		err := cfg.Store.Open(StoreConfig{IdleTimeout: cfg.IdleTimeout, AbsoluteTimeout: cfg.AbsoluteTimeout, Tick: cfg.Tick})
+		if err != nil {
+			return nil, err
+		}
+		m.shared = newSharedStore(cfg.Store, m.tm, cfg.Codec, m.nextID, func() int { return m.cfg.QueueLen - m.q.backlog() })
+		m.st = m.shared
+		m.start()
+		return m, nil
+	}
 	st := newMemStore(m.tm, cfg.Shards, cfg.OnExpire != nil, m.filed, m.lateness, m.lifetime, &m.maxHold)
 	m.st = st
-	m.armed.Store(math.MaxInt64)
 	if cfg.Restore != nil {
 		// Before anything runs, so that a bad snapshot leaves nothing behind.
 		n, err := m.restoreInto(st, cfg.Restore)
@@ -77,17 +88,25 @@ func newManager(cfg Config, newID func() ID, manual bool) (*Manager, error) {
 		m.restored = uint64(n)
 		m.live.Store(int64(n))
 	}
-	m.q.init(cfg.QueueLen)
-	m.workers.Add(cfg.Workers)
-	for range cfg.Workers {
-		go m.work(&job{})
-	}
-	m.driver.Add(1)
-	go m.drive()
+	m.start()
 	if m.restored > 0 {
 		m.sweep() // what ended while no process kept it ends now
 	}
 	return m, nil
+}
+
+// start starts the callback workers and the driver.
+func (m *Manager) start() {
+	m.q.init(m.cfg.QueueLen)
+	m.workers.Add(m.cfg.Workers)
+	for range m.cfg.Workers {
+		go m.work(&job{})
+	}
+	m.driver.Add(1)
+	go m.drive()
+	if m.shared != nil {
+		m.wakeDriver() // claim what came due while no process of ours ran
+	}
 }
 
 // Config returns the manager's configuration, with defaults filled in.
@@ -95,8 +114,15 @@ func (m *Manager) Config() Config { return m.cfg }
 
 // Len returns the number of live sessions (counting those past their
 // deadline that the driver has not ended yet). It never exceeds
-// Config.MaxSessions.
-func (m *Manager) Len() int { return int(m.live.Load()) }
+// Config.MaxSessions. With a shared Store it is the store's count, for all
+// processes (0 if the store cannot be reached).
+func (m *Manager) Len() int {
+	if m.shared != nil {
+		n, _ := m.shared.s.Len(bg)
+		return n
+	}
+	return int(m.live.Load())
+}
 
 func (m *Manager) handle(id ID, r ref) Session { return Session{m: m, id: id, ref: r} }
 
@@ -109,11 +135,19 @@ func (m *Manager) nextID() ID {
 
 // Create starts a new session with a fresh random ID. It fails with
 // ErrTooManySessions when the manager holds Config.MaxSessions (unless
-// Config.Evict) and with ErrClosed after Close.
+// Config.Evict), with ErrClosed after Close, and, on a shared Store that
+// cannot be reached, with an error wrapping ErrUnavailable.
 func (m *Manager) Create() (Session, error) {
 	if m.closed.Load() {
 		m.failedClosed.Add(1)
 		return Session{}, ErrClosed
+	}
+	if m.shared != nil {
+		rec, err := m.shared.createRecord(m.nextID())
+		if err != nil {
+			return Session{}, err
+		}
+		return m.handle(rec.ID, ref{}), nil
 	}
 	if !m.reserve() {
 		if err := m.makeRoom(); err != nil {
@@ -208,6 +242,36 @@ func (m *Manager) lookup(id ID, touch bool) (Session, bool) {
 	return m.handle(id, r), true
 }
 
+// Lookup is Get with an error instead of ok: ErrNotFound when no live
+// session has the ID, and, on a shared Store that cannot be reached, an
+// error wrapping ErrUnavailable, which says nothing of the session (a
+// caller must not take it as ended: httpadapter answers 503). In memory, a
+// lookup never fails otherwise.
+func (m *Manager) Lookup(id ID) (Session, error) {
+	if m.shared != nil {
+		if _, err := m.shared.s.Lookup(bg, id, true); err != nil {
+			return Session{}, err
+		}
+		return m.handle(id, ref{}), nil
+	}
+	if s, ok := m.lookup(id, true); ok {
+		return s, nil
+	}
+	return Session{}, ErrNotFound
+}
+
+// LookupString is Lookup for an ID in text form, as GetString is for Get:
+// text that is not an ID gets ErrMalformedID (and is counted in
+// Stats.LookupRejected).
+func (m *Manager) LookupString(text string) (Session, error) {
+	id, err := ParseID(text)
+	if err != nil {
+		m.rejected.Add(1)
+		return Session{}, err
+	}
+	return m.Lookup(id)
+}
+
 // Expire ends the session with the given ID now, with reason Explicit (a
 // logout), and reports whether it was alive. A session whose deadline has
 // passed but that the driver has not ended yet ends as Idle (or Absolute),
@@ -231,6 +295,13 @@ func (m *Manager) Renew(id ID) (Session, error) {
 		return Session{}, ErrClosed
 	}
 	nid := m.nextID()
+	if m.shared != nil {
+		rec, err := m.shared.renewRecord(id, nid)
+		if err != nil {
+			return Session{}, err
+		}
+		return m.handle(rec.ID, ref{}), nil
+	}
 	r, err := m.st.renew(id, nid)
 	if err != nil {
 		return Session{}, err

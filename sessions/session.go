@@ -101,6 +101,10 @@ func (s Session) Delete(key string) error {
 // that closure plus about 80 bytes, with pointers the garbage collector
 // scans, as does a session's second callback. When every session's
 // callback does the same, Config.OnExpire is the cheapest way.
+//
+// On a shared Store (Config.Store) NotifyOnExpire fails with an error
+// wrapping errors.ErrUnsupported: the session may end in another process,
+// where this closure does not exist. Config.OnExpire runs there instead.
 func (s Session) NotifyOnExpire(f func(Session, Reason)) error {
 	if s.m == nil {
 		return ErrEnded

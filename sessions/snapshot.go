@@ -149,7 +149,9 @@ type snapshotter interface {
 // Snapshot fails with ErrSnapshotValue if a value cannot be encoded (the
 // error names its key and type), with ErrClosed if Close began before or
 // during it, or with w's error; what it has written is then not a
-// snapshot. Config.Restore reads a snapshot back into a new manager.
+// snapshot. Config.Restore reads a snapshot back into a new manager. On a
+// shared Store, which keeps the sessions itself, Snapshot fails with an
+// error wrapping errors.ErrUnsupported.
 func (m *Manager) Snapshot(w io.Writer) error {
 	return m.snapshot(w, nil)
 }
@@ -157,6 +159,9 @@ func (m *Manager) Snapshot(w io.Writer) error {
 // snapshot is Snapshot, telling hold (if not nil) how long each hold of a
 // shard's lock lasted: the benchmarks' measure of what a touch may wait.
 func (m *Manager) snapshot(w io.Writer, hold func(time.Duration)) error {
+	if m.shared != nil {
+		return errSnapshotShared
+	}
 	if m.closed.Load() {
 		return ErrClosed
 	}

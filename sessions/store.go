@@ -108,4 +108,8 @@ type ending struct {
 	r      ref
 	reason Reason
 	notify []func(Session, Reason)
+	// A shared store's claim (sharedstore.go): the lease to acknowledge,
+	// and whether an earlier claim lapsed.
+	lease       int64
+	redelivered bool
 }

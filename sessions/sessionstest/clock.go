@@ -1,5 +1,7 @@
 // Package sessionstest provides a fake clock for tests of code that uses
-// package sessions, so that they move time by hand instead of sleeping.
+// package sessions, so that they move time by hand instead of sleeping, and
+// Store, a fake shared store that several managers in one test share as
+// processes share Redis.
 //
 // Typical use:
 //
