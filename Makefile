@@ -44,10 +44,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCookie -fuzztime 30s ./httpadapter
 
 # Debian packages that tests run for real: promtool (package prometheus) for
-# the alerting rules in deploy/. Installed only when missing and only as root
+# the alerting rules in deploy/; redis-server and redis-cli (redis-tools) for
+# redisstore, whose tests start their own servers (Debian's package starts
+# no service where policy-rc.d forbids it, as in containers). Installed only when missing and only as root
 # (as CI runs); otherwise the tests that need them skip (and fail if CI=true).
 # Where systemd runs, installing prometheus also enables its service (:9090).
-TOOLS_PKGS := promtool:prometheus
+TOOLS_PKGS := promtool:prometheus redis-server:redis-server redis-cli:redis-tools
 
 tools:
 	@for tp in $(TOOLS_PKGS); do \
