@@ -34,6 +34,7 @@ type params struct {
 	tick       time.Duration // tick of the expiry scenarios
 	expiryIdle time.Duration
 	http       httpParams
+	redis      redisParams
 	seed       uint64
 	out        string
 	progress   bool
@@ -76,7 +77,8 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run . [flags]   (in bench/, a module of its own)\n\n"+
 			"Runs sessionwheel against one time.Timer per session (stdtimer), RussellLuo/timingwheel\n"+
-			"and otter, and scs in the HTTP scenario; prints results.md, or writes it with results.json\n"+
+			"and otter, scs in the HTTP scenario, and its redisstore against scs's on a redis-server\n"+
+			"it starts (group redis); prints results.md, or writes it with results.json\n"+
 			"and PNG plots to -out.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
@@ -95,6 +97,12 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 	seed := fs.Uint64("seed", 1, "seed of the random orders and cookie choices")
 	progress := fs.Bool("progress", true, "show a progress bar on standard error")
 	stackBudget := fs.Int("stack-budget", 0, "memory budget in `MiB` for the goroutine stacks of the expiry scenarios: a run is stopped at 3/4 of it, a size predicted to pass 80% is skipped (0: half the memory available at start)")
+	redisServer := fs.String("redis-server", "redis-server", "`path` of the redis-server that the redis group starts (on a free port, without persistence); missing: the group is skipped with a note")
+	redisSessions := fs.Int("redis-sessions", 100_000, "sessions created per run of the redis group's create and memory scenarios")
+	redisHot := fs.Int("redis-hot", 10_000, "hot sessions the redis group's lookup scenarios spread over")
+	redisEndings := fs.Int("redis-endings", 50_000, "sessions due at once in the redis group's endings scenario")
+	redisDuration := fs.Duration("redis-duration", 3*time.Second, "length of each measured run of the redis group's 64-caller lookup scenario")
+	redisLatOps := fs.Int("redis-latency-ops", 20_000, "lookups per run of the redis group's one-caller latency scenario")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (narrow it with -engines and -scenarios)")
 	if err := fs.Parse(args); err != nil {
 		return params{}, err
@@ -114,6 +122,8 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 		tick:       *tick,
 		expiryIdle: *expiryIdle,
 		http:       httpParams{sessions: *httpSessions, conns: *httpConns, duration: *httpDuration},
+		redis: redisParams{server: *redisServer, hot: *redisHot, sessions: *redisSessions, endings: *redisEndings,
+			duration: *redisDuration, latOps: *redisLatOps},
 		seed:       *seed,
 		out:        *out,
 		progress:   *progress,
@@ -147,6 +157,18 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 		if !set["http-duration"] {
 			p.http.duration = 300 * time.Millisecond
 		}
+		if !set["redis-sessions"] {
+			p.redis.sessions = 50_000
+		}
+		if !set["redis-endings"] {
+			p.redis.endings = 20_000
+		}
+		if !set["redis-duration"] {
+			p.redis.duration = 500 * time.Millisecond
+		}
+		if !set["redis-latency-ops"] {
+			p.redis.latOps = 3_000
+		}
 	}
 	for _, name := range strings.Split(*engines, ",") {
 		k, ok := engineByName(strings.TrimSpace(name))
@@ -175,6 +197,8 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 		return params{}, errors.New("-stack-budget must not be negative")
 	case p.http.sessions < 1 || p.http.conns < 1 || p.http.duration <= 0:
 		return params{}, errors.New("-http-sessions, -http-conns and -http-duration must be positive")
+	case p.redis.sessions < 1 || p.redis.hot < 1 || p.redis.endings < 1 || p.redis.duration <= 0 || p.redis.latOps < 1:
+		return params{}, errors.New("-redis-sessions, -redis-hot, -redis-endings, -redis-duration and -redis-latency-ops must be positive")
 	}
 	return p, nil
 }
@@ -218,6 +242,9 @@ type bench struct {
 	peaks      map[peakKey]peakSample
 	memBudget  uint64 // bytes of goroutine stacks the expiry scenarios may reach
 	quiet      bool   // a calibration runs: record nothing, do not move the bar
+	// redisSkipped is set when the Redis group was asked for but no
+	// redis-server was found: the run may then have no results at all.
+	redisSkipped bool
 }
 
 // steps counts the progress bar's steps, as step is called.
@@ -236,6 +263,9 @@ func (p params) steps() int {
 	n += perEngine * len(p.engines) * len(p.sizes)
 	if p.groups[groupHTTP] {
 		n += len(httpVariants) + 1
+	}
+	if p.groups[groupRedis] {
+		n += redisSteps
 	}
 	return n
 }
@@ -322,6 +352,11 @@ func run(p params, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if p.groups[groupRedis] {
+		if err := b.redisGroup(); err != nil {
+			return err
+		}
+	}
 	_ = b.bar.Finish()
 	b.res.machine.Elapsed = time.Since(start).Round(time.Second).String()
 
@@ -349,7 +384,7 @@ func run(p params, stdout, stderr io.Writer) error {
 		return err
 	} else if err := json.Unmarshal(raw, &back); err != nil {
 		return fmt.Errorf("results.json does not parse: %w", err)
-	} else if len(back.Results) == 0 {
+	} else if len(back.Results) == 0 && !b.redisSkipped {
 		return errors.New("results.json has no results")
 	}
 	if err := b.res.plots(p.out); err != nil {

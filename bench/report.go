@@ -57,6 +57,18 @@ type report struct {
 	notes    []string
 	lateness map[string]latenessCurve // by engine, at the largest size measured
 	http     httpSummary
+	redis    redisSummary
+}
+
+// redisSummary describes the Redis group's setup for the report.
+type redisSummary struct {
+	ran             bool
+	version         string
+	defaultListpack string // the server's hash-max-listpack-value at start
+	hot, sessions   int
+	endings         int
+	duration        string
+	latOps          int
 }
 
 // httpSummary describes the HTTP scenario's setup for the report.
@@ -83,7 +95,7 @@ func (r *report) value(scenario, engine string, n int, metric string) (float64, 
 func (r *report) sizes() []int {
 	var s []int
 	for _, x := range r.results {
-		if x.Scenario != scHTTP && x.Scenario != scHTTPInproc && !slices.Contains(s, x.Sessions) {
+		if x.Scenario != scHTTP && x.Scenario != scHTTPInproc && !isRedisScenario(x.Scenario) && !slices.Contains(s, x.Sessions) {
 			s = append(s, x.Sessions)
 		}
 	}
@@ -95,7 +107,7 @@ func (r *report) engines() []string {
 	var names []string
 	for _, k := range engineKinds {
 		for _, x := range r.results {
-			if x.Engine == k.name && x.Scenario != scHTTP && x.Scenario != scHTTPInproc {
+			if x.Engine == k.name && x.Scenario != scHTTP && x.Scenario != scHTTPInproc && !isRedisScenario(x.Scenario) {
 				names = append(names, k.name)
 				break
 			}
@@ -189,6 +201,9 @@ func (r *report) markdown(p params) string {
 	}
 	if r.http.ran {
 		r.httpTable(&w)
+	}
+	if r.redis.ran {
+		r.redisTable(&w)
 	}
 	if len(r.notes) > 0 {
 		pf("## Notes from this run\n\n")
@@ -403,7 +418,26 @@ type jsonDoc struct {
 	Machine machine     `json:"machine"`
 	Engines []engineDoc `json:"engines"`
 	Results []result    `json:"results"`
-	Notes   []string    `json:"notes"`
+	// Ratios divide sessionwheel's numbers of the Redis group by scs's
+	// from the same run.
+	Ratios []ratioDoc `json:"ratios"`
+	// RedisGoals are issue #10's targets, evaluated on this run.
+	RedisGoals []redisGoalResult `json:"redis_goals"`
+	Notes      []string          `json:"notes"`
+}
+
+// ratioDoc is one of results.json's ratios: Of's value over Over's.
+type ratioDoc struct {
+	Scenario string  `json:"scenario"`
+	Metric   string  `json:"metric"`
+	Sessions int     `json:"sessions"`
+	Of       string  `json:"of"`
+	Over     string  `json:"over"`
+	Value    float64 `json:"value"`
+	// Goal is the issue's target for the ratio ("≥ 3x"), if it has one.
+	Goal string `json:"goal,omitempty"`
+	// Met says whether the goal was met; absent without a goal.
+	Met *bool `json:"met,omitempty"`
 }
 
 type engineDoc struct {
@@ -412,7 +446,10 @@ type engineDoc struct {
 }
 
 func (r *report) json() ([]byte, error) {
-	d := jsonDoc{Machine: r.machine, Results: r.results, Notes: r.notes}
+	d := jsonDoc{Machine: r.machine, Results: r.results, Notes: r.notes, Ratios: r.redisRatios(), RedisGoals: r.redisGoalResults()}
+	if d.RedisGoals == nil {
+		d.RedisGoals = []redisGoalResult{}
+	}
 	if d.Notes == nil {
 		d.Notes = []string{}
 	}
@@ -421,6 +458,11 @@ func (r *report) json() ([]byte, error) {
 	}
 	for _, v := range httpVariants {
 		d.Engines = append(d.Engines, engineDoc{"http " + v.name, v.perReq})
+	}
+	if r.redis.ran {
+		d.Engines = append(d.Engines,
+			engineDoc{"redis " + us, redisPerReq[us]},
+			engineDoc{"redis " + engineSCS, redisPerReq[engineSCS]})
 	}
 	b, err := json.MarshalIndent(d, "", "  ")
 	if err != nil {

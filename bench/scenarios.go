@@ -21,9 +21,10 @@ const (
 	groupBurst    = "expiry-burst"    // N sessions due at the same instant
 	groupLateness = "expiry-lateness" // N sessions due as they were created
 	groupHTTP     = "http"            // HTTP over loopback, and the handler chain in process
+	groupRedis    = "redis"           // redisstore against scs's redisstore, on one redis-server
 )
 
-var allGroups = []string{groupSteady, groupBurst, groupLateness, groupHTTP}
+var allGroups = []string{groupSteady, groupBurst, groupLateness, groupHTTP, groupRedis}
 
 // Scenario and metric names, as results.json spells them.
 const (
