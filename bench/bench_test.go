@@ -26,6 +26,8 @@ func TestQuickMatrix(t *testing.T) {
 	dir := t.TempDir()
 	p, err := parseFlags([]string{
 		"-quick", "-progress=false", "-out", dir,
+		// The Redis group has its own test (redis_test.go).
+		"-scenarios", "steady,expiry-burst,expiry-lateness,http",
 		"-sessions", "2000", "-runs", "1", "-touch-ops", "2000",
 		"-expiry-idle", "50ms",
 		"-http-sessions", "2000", "-http-conns", "2", "-http-duration", "100ms",

@@ -41,6 +41,20 @@
 // loopback with live sessions and keep-alive clients presenting random
 // cookies, and the same handler chains called in process.
 //
+// # Redis
+//
+// The redis group (redis.go) starts its own redis-server (a free loopback
+// port, --save '' --appendonly no, killed when the group ends; without
+// redis-server it is skipped with a note) and measures, on that one
+// server in the same run, package redisstore through sessions.Manager
+// against scs v2 with its redisstore, each doing per operation what its
+// HTTP middleware does: lookup+touch throughput with 64 callers over 10k
+// hot sessions, one caller's lookup latency, create throughput, the
+// server's bytes per session holding one 100-byte value (INFO memory, at
+// the default hash-max-listpack-value and at 128), Redis writes per touch
+// with a 1 s slack, and claimed endings per second from one process. The
+// report checks issue #10's goals against scs's numbers of the same run.
+//
 // Every number comes after a warm-up and is the median of several runs
 // (-runs); the report divides sessionwheel's numbers by stdtimer's and by
 // otter's from the same run, says in one line per engine what it does per

@@ -83,7 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 		fs.PrintDefaults()
 	}
 	sizes := fs.String("sessions", "100000,1000000", "live `sessions` per measurement, a comma-separated list (k and M suffixes allowed, e.g. 100k,1M,10M)")
-	quick := fs.Bool("quick", false, "a smoke run that finishes in well under a minute: 10k and 100k sessions, 2 runs (expiry: 1), 200k touches per run, 20k HTTP sessions for 300ms (flags given explicitly still apply)")
+	quick := fs.Bool("quick", false, "a smoke run that finishes in well under a minute: 10k and 100k sessions, 2 runs (expiry: 1), 200k touches per run, 20k HTTP sessions for 300ms, redis group: 50k sessions, 500ms runs (flags given explicitly still apply)")
 	out := fs.String("out", "", "write results.md, results.json and PNG plots into `dir` (created if missing); without it, results.md goes to standard output")
 	runs := fs.Int("runs", 3, "measured runs of each scenario, after a warm-up; the report shows medians")
 	engines := fs.String("engines", "sessionwheel,stdtimer,timingwheel,otter", "engines to run, comma-separated")

@@ -121,6 +121,10 @@ type redisBench struct {
 	srv  *redisServer
 	c    rueidis.Client // sessionwheel's client, and the harness's for INFO
 	pool *redis.Pool    // scs's
+	// sm is scs's manager, one for the group: scs.New starts a memstore
+	// with a clean-up goroutine for the life of the process (see
+	// setupSCS), even when Store is replaced at once.
+	sm *scs.SessionManager
 }
 
 // redisGroup runs the group. Without redis-server it notes why and returns
@@ -161,7 +165,10 @@ func (b *bench) redisGroup() error {
 		Dial:        func() (redis.Conn, error) { return redis.Dial("tcp", srv.addr) },
 	}
 	defer pool.Close()
-	r := &redisBench{bench: b, rp: rp, srv: srv, c: c, pool: pool}
+	sm := scs.New()
+	sm.Store = scsredis.New(pool)
+	sm.IdleTimeout = 30 * time.Minute
+	r := &redisBench{bench: b, rp: rp, srv: srv, c: c, pool: pool, sm: sm}
 	version, _ := r.info("server", "redis_version")
 	lp, _ := r.configGet("hash-max-listpack-value")
 	b.res.redis = redisSummary{ran: true, version: version, defaultListpack: lp, hot: rp.hot, sessions: rp.sessions, endings: rp.endings, duration: rp.duration.String(), latOps: rp.latOps}
@@ -303,9 +310,7 @@ func (r *redisBench) swSide(opt redisstore.Options, cfg sessions.Config) (*redis
 // scsSide is scs v2 with its redisstore on the server, as LoadAndSave uses
 // it with IdleTimeout set.
 func (r *redisBench) scsSide() *redisSide {
-	sm := scs.New()
-	sm.Store = scsredis.New(r.pool)
-	sm.IdleTimeout = 30 * time.Minute
+	sm := r.sm
 	errMiss := errors.New("scs: no session under the token")
 	return &redisSide{
 		name: engineSCS,
