@@ -44,7 +44,7 @@
 // # Redis
 //
 // The redis group (redis.go) starts its own redis-server (a free loopback
-// port, --save '' --appendonly no, killed when the group ends; without
+// port, no persistence: --save "" --appendonly no; killed when the group ends; without
 // redis-server it is skipped with a note) and measures, on that one
 // server in the same run, package redisstore through sessions.Manager
 // against scs v2 with its redisstore, each doing per operation what its
