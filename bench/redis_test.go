@@ -105,7 +105,7 @@ func TestRedisGroupQuick(t *testing.T) {
 			// warm-up writes nothing, and a lookup may time out on a
 			// starved machine (the harness notes it). Every other
 			// number is positive.
-			zeroOK := row[1] == mErrors || row[1] == mWritesTouch
+			zeroOK := row[1] == mErrors || row[1] == mWritesTouch || row[1] == mWritesSessS
 			switch {
 			case !ok:
 				t.Errorf("no result for %s %s, %s", row[0], row[1], e)
