@@ -454,11 +454,10 @@ func TestServeStops(t *testing.T) {
 	}
 	wait("the request", entered)
 	cancel()
+	// No new connection is taken while stopping: the listener is closed.
+	// (Dialing its port to check would be flaky: on a busy machine another
+	// process may bind the freed port at once.)
 	wait("the listener to close", nl.closed)
-	if c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second); err == nil {
-		c.Close()
-		t.Error("a new connection was accepted while stopping")
-	}
 	close(release)
 	select {
 	case b := <-body:
