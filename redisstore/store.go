@@ -118,7 +118,8 @@ func (s *Store) bucket(id sessions.ID) int { return int(id[0]) & s.mask }
 
 func (s *Store) hashKey(b int, id string) string { return s.keys[b].hash + id }
 
-// errNotUnavailable marks errors that fail tests of the reply's shape.
+// errReply is a reply of the wrong shape: a bug or a foreign key, not an
+// unavailable server.
 var errReply = errors.New("redisstore: unexpected reply")
 
 // fail wraps err for op: sessions.ErrUnavailable for anything that says
