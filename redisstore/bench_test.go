@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,4 +76,42 @@ func BenchmarkClaimAck(b *testing.B) {
 		n += len(due)
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "endings/s")
+}
+
+// Redis memory per session with one 100-byte value (INFO used_memory), with
+// hash-max-listpack-value at 128 and at Redis's default, 64.
+func BenchmarkBytesPerSession(b *testing.B) {
+	for _, lp := range []string{"128", "64"} {
+		b.Run("listpack-"+lp, func(b *testing.B) {
+			r := redistest.Server(b, "--hash-max-listpack-value", lp)
+			st := open(b, client(b, r.Addr), Options{}, sessions.StoreConfig{IdleTimeout: time.Hour, Tick: time.Second})
+			const n = 20000
+			value := make([]byte, 100)
+			used := func() float64 {
+				info := r.MustDo("INFO", "memory")
+				for _, line := range strings.Split(info, "\r\n") {
+					if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+						f, _ := strconv.ParseFloat(v, 64)
+						return f
+					}
+				}
+				b.Fatal("no used_memory")
+				return 0
+			}
+			for range b.N {
+				base := used()
+				for range n {
+					id := newID(b)
+					if _, err := st.Create(bg, id); err != nil {
+						b.Fatal(err)
+					}
+					if err := st.SetValue(bg, id, "user", value); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric((used()-base)/n, "bytes/session")
+				r.MustDo("FLUSHALL")
+			}
+		})
+	}
 }

@@ -53,12 +53,13 @@
 //
 // # Sizing
 //
-// A session with one 100-byte value cost about 440 bytes of Redis memory in
-// the prototype of this layout (its hash and key, a member of its bucket's
-// due set), as much as an scs redisstore session, provided the hash stays in Redis's compact listpack
-// encoding: hash-max-listpack-value must be at least the size of the
-// largest encoded value (Redis's default, 64, makes such a session cost
-// about 690 bytes). New warns when the server's setting is below 128. Set
+// A session with one 100-byte value costs about 460 bytes of Redis memory
+// (its hash and key, a member of its bucket's due set; measured by
+// BenchmarkBytesPerSession), close to an scs redisstore session, provided
+// the hash stays in Redis's compact listpack encoding:
+// hash-max-listpack-value must be at least the size of the largest encoded
+// value (Redis's default, 64, makes such a session cost about 720 bytes).
+// New warns when the server's setting is below 128. Set
 // maxmemory-policy to noeviction: an evicted hash is a lost session.
 //
 // # Values
