@@ -55,8 +55,7 @@
 //
 // A session with one 100-byte value costs about 460 bytes of Redis memory
 // (its hash and key, a member of its bucket's due set; measured by
-// BenchmarkBytesPerSession), close to an scs redisstore session, provided
-// the hash stays in Redis's compact listpack encoding:
+// BenchmarkBytesPerSession on Redis 7.0), provided the hash stays in Redis's compact listpack encoding:
 // hash-max-listpack-value must be at least the size of the largest encoded
 // value (Redis's default, 64, makes such a session cost about 720 bytes).
 // New warns when the server's setting is below 128. Set
