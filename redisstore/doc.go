@@ -49,7 +49,9 @@
 // lost claim or ack means a callback runs twice). Set min-replicas-to-write
 // 1 and min-replicas-max-lag on the masters to refuse writes that no
 // replica follows (they then fail as unavailable rather than vanish), and
-// keep Lease longer than a failover.
+// keep Lease longer than a failover. A server that restarts without
+// persistence (appendonly, or RDB snapshots) and without a replica to take
+// over comes back empty: every session is gone, without a callback.
 //
 // # Sizing
 //
