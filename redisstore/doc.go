@@ -33,7 +33,11 @@
 // cluster slot; with 64 buckets three masters hold 20/22/22. Endings are
 // found in a sorted set per bucket ordered by deadline, claimed by a script
 // that moves them to a lease set (the lease's end fences a late Ack), and
-// deleted by the Ack. Key expiry (deadline + Options.Grace) is garbage
+// deleted by the Ack. An owner's sessions are indexed per bucket (a set in
+// the bucket's slot), so that SetOwner and an ending's removal stay
+// one-slot scripts; Owned reads every bucket's index in one pipeline. A
+// Renew keeps the session in its bucket: the new ID takes the bucket bits
+// of the old one (see Store.Renew). Key expiry (deadline + Options.Grace) is garbage
 // collection only: Redis's keyspace notifications are lossy and never
 // drive a callback.
 //
