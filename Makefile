@@ -2,7 +2,8 @@
 GO ?= go
 
 # The modules that make test covers: the library (.), the demo server
-# (cmd/sessiond) and the benchmark harness (bench), each with a go.mod of its
+# (cmd/sessiond), the Redis store (redisstore) and the benchmark harness
+# (bench), each with a go.mod of its
 # own so that the library's users never inherit their dependencies. Each is
 # vetted and tested on its own, as it resolves without the go.work (which
 # is there for `go run ./cmd/sessiond` from the root): GOWORK=off. The browser
@@ -46,10 +47,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCookie -fuzztime 30s ./httpadapter
 
 # Debian packages that tests run for real: promtool (package prometheus) for
-# the alerting rules in deploy/. Installed only when missing and only as root
+# the alerting rules in deploy/; redis-server and redis-cli (redis-tools) for
+# redisstore, whose tests start their own servers (Debian's package starts
+# no service where policy-rc.d forbids it, as in containers). Installed only when missing and only as root
 # (as CI runs); otherwise the tests that need them skip (and fail if CI=true).
 # Where systemd runs, installing prometheus also enables its service (:9090).
-TOOLS_PKGS := promtool:prometheus
+TOOLS_PKGS := promtool:prometheus redis-server:redis-server redis-cli:redis-tools
 
 tools:
 	@for tp in $(TOOLS_PKGS); do \

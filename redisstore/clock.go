@@ -1,0 +1,76 @@
+package redisstore
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The one clock is Redis's: scripts read TIME and every deadline is in its
+// milliseconds. A lookup, though, decides "alive?" and "must this touch
+// write?" without a script, from an estimate of Redis's time made of this
+// process's monotonic clock plus an offset. Every script replies with the
+// `now` it read, somewhere between the moment the call was sent and the
+// moment its reply arrived, which bounds the offset on both sides:
+//
+//	now - receive  <=  offset  <=  now + 1 ms - send
+//
+// (TIME is truncated to the millisecond, hence the 1 ms). The lower bound
+// decides "alive": a session whose deadline is at or below the lowest
+// Redis time possible has certainly passed it, so a lookup may call an
+// overdue session alive (late is allowed) but never a live one dead. The
+// upper bound decides a touch's write: if the highest Redis time possible
+// plus the idle timeout would pass the deadline, the touch writes, so no
+// session ever ends early for want of one.
+//
+// The bounds are kept per bucket, because in a cluster a bucket lives on
+// one master, whose clock is the one that dates the bucket's deadlines
+// (and a failover may bring another). A sample replaces the kept one when
+// it is at least as tight or the kept one is older than a second, so that
+// the estimate follows a clock that drifts or steps.
+type clock struct {
+	known  atomic.Bool
+	lo, hi atomic.Int64 // offsets, µs: Redis time minus local monotonic time
+
+	at    atomic.Int64 // local µs of the kept sample
+	mu    sync.Mutex   // orders writers
+	width int64
+}
+
+// staleClock is how old the kept sample may be before a lookup refreshes
+// it (claims refresh every bucket's far more often, when they run).
+const staleClock = 5 * time.Second
+
+// mono is the local monotonic time in µs since the store was made.
+func (s *Store) mono() int64 { return time.Since(s.start).Microseconds() }
+
+// observe records a reply's Redis time (ms) for a call sent at send and
+// answered at recv (local µs).
+func (c *clock) observe(nowMs, send, recv int64) {
+	lo := nowMs*1000 - recv
+	hi := nowMs*1000 + 1000 - send
+	c.mu.Lock()
+	if !c.known.Load() || hi-lo <= c.width || recv-c.at.Load() > int64(time.Second/time.Microsecond) {
+		c.width = hi - lo
+		c.at.Store(recv)
+		c.lo.Store(lo)
+		c.hi.Store(hi)
+		c.known.Store(true)
+	}
+	c.mu.Unlock()
+}
+
+// fresh reports whether the clock has a sample younger than staleClock.
+func (c *clock) fresh(nowLocal int64) bool {
+	if !c.known.Load() {
+		return false
+	}
+	return nowLocal-c.at.Load() < int64(staleClock/time.Microsecond)
+}
+
+// redisNow returns the lowest and highest Redis time possible now, in µs.
+func (s *Store) redisNow(b int) (lo, hi int64) {
+	m := s.mono()
+	c := &s.clocks[b]
+	return m + c.lo.Load(), m + c.hi.Load()
+}
