@@ -4,7 +4,9 @@ go 1.26.0
 
 require (
 	github.com/prometheus/client_golang v1.25.0
+	github.com/redis/rueidis v1.0.79
 	github.com/sessionwheel/sessionwheel v0.0.0-00010101000000-000000000000
+	github.com/sessionwheel/sessionwheel/redisstore v0.0.0-00010101000000-000000000000
 	go.uber.org/goleak v1.3.0
 )
 
@@ -23,3 +25,5 @@ require (
 // Redis store, a module of its own so that the library's users never
 // download a Redis client.
 replace github.com/sessionwheel/sessionwheel => ../..
+
+replace github.com/sessionwheel/sessionwheel/redisstore => ../../redisstore

@@ -59,6 +59,12 @@ func TestFlags(t *testing.T) {
 		{[]string{"-tls-cert", "cert.pem"}, "-tls-cert and -tls-key go together"},
 		{[]string{"-port", "80"}, "flag provided but not defined: -port"},
 		{[]string{"serve"}, `unexpected argument "serve"`},
+		{[]string{"-redis", "localhost"}, `-redis "localhost": "localhost" is not host:port`},
+		{[]string{"-redis", "a:1,b"}, `-redis "a:1,b": "b" is not host:port`},
+		{[]string{"-redis", "a:1", "-max-sessions", "10"}, "-max-sessions is for sessions in memory; it cannot go with -redis"},
+		{[]string{"-redis", "a:1", "-evict"}, "-evict is for sessions in memory; it cannot go with -redis"},
+		{[]string{"-redis", "a:1", "-max-per-owner", "2"}, "-max-per-owner is for sessions in memory; it cannot go with -redis"},
+		{[]string{"-redis", "a:1", "-state", "f"}, "-state is for sessions in memory; it cannot go with -redis"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if got := run(context.Background(), tc.args, noEnv, &stdout, &stderr); got != exitUsage {
