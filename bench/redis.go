@@ -56,6 +56,9 @@ const (
 	mP50UsWrite  = "p50-us-with-write" // lookups that ran the touch script
 
 	engineSCS = "scs"
+	// engineSWCache is sessionwheel with Options.ClientCache (1 s): an
+	// extra column of the lookup scenarios, with no goal of its own.
+	engineSWCache = "sessionwheel-clientcache"
 )
 
 // redisCallers is how many goroutines call at once in the throughput
@@ -128,6 +131,7 @@ type redisBench struct {
 	rp   redisParams
 	srv  *redisServer
 	c    rueidis.Client // sessionwheel's client, and the harness's for INFO
+	cc   rueidis.Client // sessionwheel's with client-side caching, for ClientCache
 	pool *redis.Pool    // scs's
 	// sm is scs's manager, one for the group: scs.New starts a memstore
 	// with a clean-up goroutine for the life of the process (see
@@ -165,6 +169,12 @@ func (b *bench) redisGroup() error {
 		return err
 	}
 	defer c.Close()
+	// rueidis's default: RESP3 with client-side caching (CLIENT TRACKING).
+	cc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.addr}})
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
 	pool := &redis.Pool{
 		// One connection per caller, kept: redigo takes a connection from
 		// the pool per command (scs's Find and Commit each take one).
@@ -176,7 +186,7 @@ func (b *bench) redisGroup() error {
 	sm := scs.New()
 	sm.Store = scsredis.New(pool)
 	sm.IdleTimeout = 30 * time.Minute
-	r := &redisBench{bench: b, rp: rp, srv: srv, c: c, pool: pool, sm: sm}
+	r := &redisBench{bench: b, rp: rp, srv: srv, c: c, cc: cc, pool: pool, sm: sm}
 	version, _ := r.info("server", "redis_version")
 	lp, _ := r.configGet("hash-max-listpack-value")
 	b.res.redis = redisSummary{ran: true, version: version, defaultListpack: lp, hot: rp.hot, sessions: rp.sessions, endings: rp.endings, duration: rp.duration.String(), latOps: rp.latOps}
@@ -276,9 +286,13 @@ type redisSide struct {
 
 // swSide is sessionwheel on the server: a Manager on a fresh redisstore.
 func (r *redisBench) swSide(opt redisstore.Options, cfg sessions.Config) (*redisSide, *redisstore.Store, *sessions.Manager, error) {
+	c, name := r.c, us
+	if opt.ClientCache > 0 {
+		c, name = r.cc, engineSWCache
+	}
 	opt.Logger = slog.New(slog.DiscardHandler) // the report states the listpack setting
 	opt.Timeout = redisTimeout
-	st, err := redisstore.New(r.c, opt)
+	st, err := redisstore.New(c, opt)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -288,7 +302,7 @@ func (r *redisBench) swSide(opt redisstore.Options, cfg sessions.Config) (*redis
 		return nil, nil, nil, err
 	}
 	side := &redisSide{
-		name: us,
+		name: name,
 		create: func(withValue bool) (string, error) {
 			s, err := m.Create()
 			if err != nil {
@@ -354,15 +368,6 @@ func (r *redisBench) scsSide() *redisSide {
 // scenarios: nothing expires while they run.
 var steadyConfig = sessions.Config{IdleTimeout: 30 * time.Minute}
 
-// sides returns both libraries, set up afresh on an empty server.
-func (r *redisBench) sides() ([]*redisSide, error) {
-	sw, _, _, err := r.swSide(redisstore.Options{Slack: redisSlack}, steadyConfig)
-	if err != nil {
-		return nil, err
-	}
-	return []*redisSide{sw, r.scsSide()}, nil
-}
-
 // createMany creates n sessions with redisCallers goroutines and returns
 // their tokens and the creations per second.
 func createMany(side *redisSide, n int, withValue bool) ([]string, float64, error) {
@@ -404,6 +409,15 @@ func (r *redisBench) makers() []func() (*redisSide, error) {
 		},
 		func() (*redisSide, error) { return r.scsSide(), nil },
 	}
+}
+
+// lookupMakers are makers and sessionwheel with ClientCache (1 s),
+// for the lookup scenarios.
+func (r *redisBench) lookupMakers() []func() (*redisSide, error) {
+	return append(r.makers(), func() (*redisSide, error) {
+		s, _, _, err := r.swSide(redisstore.Options{Slack: redisSlack, ClientCache: redisSlack}, steadyConfig)
+		return s, err
+	})
 }
 
 // memory measures the server's memory per session holding one 100-byte
@@ -460,7 +474,7 @@ func (r *redisBench) memory() error {
 func (r *redisBench) lookupParallel() error {
 	n := r.rp.hot
 	r.step("redis", n, "lookup+touch, 64 callers")
-	for _, mk := range r.makers() {
+	for _, mk := range r.lookupMakers() {
 		if err := r.flush(); err != nil {
 			return err
 		}
@@ -554,7 +568,7 @@ func (r *redisBench) lookupParallelSide(side *redisSide, n int) error {
 func (r *redisBench) lookupOne() error {
 	n := r.rp.hot
 	r.step("redis", n, "lookup+touch, 1 caller")
-	for _, mk := range r.makers() {
+	for _, mk := range r.lookupMakers() {
 		if err := r.flush(); err != nil {
 			return err
 		}

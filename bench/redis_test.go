@@ -99,6 +99,9 @@ func TestRedisGroupQuick(t *testing.T) {
 		if onlyUs[row] {
 			engines = engines[:1]
 		}
+		if row[0] == scRedisLookupPar || row[0] == scRedisLookup1 {
+			engines = append(engines, engineSWCache)
+		}
 		for _, e := range engines {
 			v, ok := got[[3]string{row[0], e, row[1]}]
 			// Counts may be zero: a short run within the Slack of its

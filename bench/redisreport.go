@@ -12,6 +12,8 @@ var redisPerReq = map[string]string{
 		"an HMGET of the session's hash decided against Redis's clock, plus a touch script only when the deadline would no longer cover now + idle timeout " +
 		"(at most once per Slack); values are read only when a handler asks. Create is Manager.Create (one script: EXISTS, ZADD NX, HSET, PEXPIREAT), " +
 		"and with a value a Session.Set (one more script).",
+	engineSWCache: "as sessionwheel, with Options.ClientCache 1 s on a rueidis client with client-side caching (its default): a lookup of a session read in the last second " +
+		"is served from the client's cache, kept fresh by Redis's invalidation messages; the touch script still runs at most once per Slack.",
 	engineSCS: "scs v2 SessionManager with its redisstore (redigo pool, one connection per caller) and IdleTimeout 30 min, as LoadAndSave uses it: " +
 		"a request is SessionManager.Load (GET, gob decode of the deadline and every value) and, because IdleTimeout is set, Commit " +
 		"(gob encode, MULTI SET PEXPIREAT EXEC). Create is Load without a token, Put of the value if any, and Commit.",
@@ -87,22 +89,24 @@ func (r *report) redisRatios() []ratioDoc {
 	for _, g := range r.redisGoalResults() {
 		goals[[2]string{g.Scenario, g.Metric}] = g
 	}
-	for _, row := range redisRows {
-		n, ok := r.redisSessions(row[0], row[1])
-		if !ok {
-			continue
+	for _, of := range []string{us, engineSWCache} {
+		for _, row := range redisRows {
+			n, ok := r.redisSessions(row[0], row[1])
+			if !ok {
+				continue
+			}
+			a, oka := r.value(row[0], of, n, row[1])
+			s, ok := r.value(row[0], engineSCS, n, row[1])
+			if !oka || !ok || s == 0 {
+				continue
+			}
+			d := ratioDoc{Scenario: row[0], Metric: row[1], Sessions: n, Of: of, Over: engineSCS, Value: a / s}
+			if g, ok := goals[row]; ok && of == us && strings.HasSuffix(g.Target, "scs") {
+				met := g.Met
+				d.Goal, d.Met = g.Target, &met
+			}
+			out = append(out, d)
 		}
-		a, _ := r.value(row[0], us, n, row[1])
-		s, ok := r.value(row[0], engineSCS, n, row[1])
-		if !ok || s == 0 {
-			continue
-		}
-		d := ratioDoc{Scenario: row[0], Metric: row[1], Sessions: n, Of: us, Over: engineSCS, Value: a / s}
-		if g, ok := goals[row]; ok && strings.HasSuffix(g.Target, "scs") {
-			met := g.Met
-			d.Goal, d.Met = g.Target, &met
-		}
-		out = append(out, d)
 	}
 	return out
 }
@@ -127,23 +131,36 @@ func (r *report) redisTable(w *strings.Builder) {
 		}
 		pf("| %s (%s) | %s | %s | %s | %s | %s | %s |\n", g.What, g.Metric, humanCount(g.Sessions), g.Target, num(g.Value), s, ratio, yesNo(g.Met))
 	}
-	pf("\n| scenario | metric | N | sessionwheel | scs | sessionwheel ÷ scs |\n|---|---|---:|---:|---:|---:|\n")
+	pf("\n| scenario | metric | N | sessionwheel | scs | sessionwheel ÷ scs | %s | %s ÷ scs |\n|---|---|---:|---:|---:|---:|---:|---:|\n", engineSWCache, engineSWCache)
 	for _, row := range redisRows {
 		n, ok := r.redisSessions(row[0], row[1])
 		if !ok {
 			continue
 		}
-		a, _ := r.value(row[0], us, n, row[1])
-		cell, ratio := "–", "–"
-		if s, ok := r.value(row[0], engineSCS, n, row[1]); ok {
-			cell = num(s)
-			if s != 0 && row[1] != mErrors {
+		s, oks := r.value(row[0], engineSCS, n, row[1])
+		cell := func(e string) (v, ratio string) {
+			a, ok := r.value(row[0], e, n, row[1])
+			if !ok {
+				return "–", "–"
+			}
+			ratio = "–"
+			if oks && s != 0 && row[1] != mErrors {
 				ratio = ratioText(a / s)
 			}
+			return num(a), ratio
 		}
-		pf("| %s | %s | %s | %s | %s | %s |\n", row[0], row[1], humanCount(n), num(a), cell, ratio)
+		scsCell := "–"
+		if oks {
+			scsCell = num(s)
+		}
+		a, ra := cell(us)
+		c, rc := cell(engineSWCache)
+		pf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", row[0], row[1], humanCount(n), a, scsCell, ra, c, rc)
 	}
-	pf("\n- **%s**: %s\n- **%s**: %s\n", us, redisPerReq[us], engineSCS, redisPerReq[engineSCS])
+	pf("\n")
+	for _, e := range []string{us, engineSCS, engineSWCache} {
+		pf("- **%s**: %s\n", e, redisPerReq[e])
+	}
 	pf("- **redis-lookup-touch-64** (ops/s, writes/touch, errors): %d goroutines each look up and touch random sessions of the hot set, one request after another; writes/touch is sessionwheel's touch writes (Stats.TouchWrites) or scs's SET commands (INFO commandstats) over the lookups, after a warm-up that made every session's first touch. A session costs sessionwheel at most one write per Slack, so writes/touch is about the hot sessions over the lookups per second of the Slack: it falls as the rate rises; writes/session/s (at most 1 with a 1 s Slack) is the rate-free form. errors: failed lookups, not counted in ops/s.\n", redisCallers)
 	pf("- **redis-lookup-touch-1** (p50-us, p99-us, writes/touch): the same from one goroutine, each request timed. One caller touches each of the hot sessions about as often as the Slack or less, so most of sessionwheel's lookups write (HMGET, then the touch script: two round trips, as scs's Load and Commit); p50-us-no-write and p50-us-with-write split its lookups by whether they wrote (known exactly from Stats.TouchWrites, one caller).\n")
 	pf("- **redis-create / redis-create-value** (ops/s): %d goroutines create sessions into an empty server, without a value (scs: Load without a token, then Commit) or with one.\n", redisCallers)

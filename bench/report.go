@@ -462,7 +462,8 @@ func (r *report) json() ([]byte, error) {
 	if r.redis.ran {
 		d.Engines = append(d.Engines,
 			engineDoc{"redis " + us, redisPerReq[us]},
-			engineDoc{"redis " + engineSCS, redisPerReq[engineSCS]})
+			engineDoc{"redis " + engineSCS, redisPerReq[engineSCS]},
+			engineDoc{"redis " + engineSWCache, redisPerReq[engineSWCache]})
 	}
 	b, err := json.MarshalIndent(d, "", "  ")
 	if err != nil {
