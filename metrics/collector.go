@@ -21,6 +21,10 @@ type Collector struct {
 	offHeap                                                                       *prometheus.Desc
 	lateness, callbackDuration, lifetime                                          *prometheus.Desc
 	owners, ownedSessions, ownerEvictions                                         *prometheus.Desc
+	// A shared store's (sessions.Config.Store): sent only for a manager
+	// that has one.
+	storeOps, storeOpDuration, storeTouchWrites, storeClaims *prometheus.Desc
+	redelivered, leasesLost, claimsAbandoned, dueBacklog     *prometheus.Desc
 }
 
 // New returns a collector of m's statistics; constLabels (may be nil) are
@@ -92,6 +96,24 @@ func New(m *sessions.Manager, constLabels prometheus.Labels) *Collector {
 			"Live sessions that have an owner."),
 		ownerEvictions: d("owner_limit_evictions_total",
 			`Sessions ended because their owner was at MaxPerOwner (also in sessions_ended_total{reason="evicted"}).`),
+		storeOps: d("store_ops_total",
+			"Operations on the shared store (Config.Store), by op (create, lookup, touch, expire, renew, claim, ack, ...) and result: ok (a miss included), error (unavailable: Redis down or too slow).",
+			"op", "result"),
+		storeOpDuration: d("store_op_duration_seconds",
+			"Latency of operations on the shared store, by op.", "op"),
+		storeTouchWrites: d("store_touch_writes_total",
+			"Touches that wrote a new deadline to the shared store; the others fell within the slack."),
+		storeClaims: d("store_claims_total",
+			"Claims of due endings from the shared store, by result: members (some claimed), empty (nothing due).",
+			"result"),
+		redelivered: d("store_endings_redelivered_total",
+			"Endings claimed again because an earlier claim's lease ran out without an acknowledgement: their callbacks may run twice."),
+		leasesLost: d("store_ack_leases_lost_total",
+			"Acknowledgements the shared store refused because the claim's lease had run out (the ending was or will be offered again)."),
+		claimsAbandoned: d("store_claims_abandoned_total",
+			"Claimed endings given back unrun because their values could not be read; they are offered again."),
+		dueBacklog: d("store_due_backlog",
+			"Sessions past their deadline in the shared store and not yet claimed, as last sampled."),
 	}
 }
 
@@ -102,6 +124,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.refiles, c.bucketVisits, c.callbackPanics, c.callbackQueue, c.sweepHoldMax, c.offHeap,
 		c.lateness, c.callbackDuration, c.lifetime,
 		c.owners, c.ownedSessions, c.ownerEvictions,
+		c.storeOps, c.storeOpDuration, c.storeTouchWrites, c.storeClaims,
+		c.redelivered, c.leasesLost, c.claimsAbandoned, c.dueBacklog,
 	} {
 		ch <- d
 	}
@@ -159,6 +183,23 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.owners, float64(st.Owners))
 	gauge(c.ownedSessions, float64(st.OwnedSessions))
 	counter(c.ownerEvictions, st.OwnerEvictions)
+	if c.m.Config().Store == nil {
+		return
+	}
+	ss := st.Store
+	for _, op := range ss.Ops {
+		counter(c.storeOps, op.OK, op.Name, "ok")
+		counter(c.storeOps, op.Errors, op.Name, "error")
+		m, err := constHistogram(c.storeOpDuration, op.Duration, op.Name)
+		emit(c.storeOpDuration, m, err)
+	}
+	counter(c.storeTouchWrites, ss.TouchWrites)
+	counter(c.storeClaims, ss.Claims, "members")
+	counter(c.storeClaims, ss.EmptyClaims, "empty")
+	counter(c.redelivered, ss.Redelivered)
+	counter(c.leasesLost, ss.LeasesLost)
+	counter(c.claimsAbandoned, ss.Abandoned)
+	gauge(c.dueBacklog, float64(ss.DueBacklog))
 }
 
 // constHistogram converts an engine histogram to a Prometheus one. The
@@ -167,7 +208,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // observations above the last bound; Prometheus wants, for each upper bound,
 // the number of observations at or below it, with the overflow only in the
 // implicit +Inf bucket, which is the total count.
-func constHistogram(d *prometheus.Desc, h sessions.Histogram) (prometheus.Metric, error) {
+func constHistogram(d *prometheus.Desc, h sessions.Histogram, labelValues ...string) (prometheus.Metric, error) {
 	buckets := make(map[float64]uint64, len(h.Bounds))
 	var cumulative uint64
 	for i, bound := range h.Bounds {
@@ -178,5 +219,5 @@ func constHistogram(d *prometheus.Desc, h sessions.Histogram) (prometheus.Metric
 	}
 	// The engine computes Count as the sum of Counts; taking the larger
 	// keeps the +Inf bucket from ever being below a finite one.
-	return prometheus.NewConstHistogram(d, max(h.Count, cumulative), h.Sum, buckets)
+	return prometheus.NewConstHistogram(d, max(h.Count, cumulative), h.Sum, buckets, labelValues...)
 }

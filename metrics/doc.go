@@ -41,6 +41,24 @@
 //	sessionwheel_expiry_lateness_seconds        histogram how long after its deadline the driver ended a session
 //	sessionwheel_callback_duration_seconds      histogram time the callbacks of one ending took together
 //	sessionwheel_session_lifetime_seconds       histogram time from creation to ending
+//	sessionwheel_sessions_restored_total        counter   sessions read from a snapshot at start
+//	sessionwheel_owners                         gauge     owners with a live session
+//	sessionwheel_owned_sessions                 gauge     live sessions that have an owner
+//	sessionwheel_owner_limit_evictions_total    counter   sessions evicted because their owner was at MaxPerOwner
+//
+// A manager on a shared store (sessions.Config.Store, e.g. redisstore) also
+// has these, and counts its own creations, claimed endings, touches and
+// lookups in the ones above (sessions_active is the store's count, for all
+// processes):
+//
+//	sessionwheel_store_ops_total                counter   store operations, by op and result: ok, error (unavailable)
+//	sessionwheel_store_op_duration_seconds      histogram store operation latency, by op
+//	sessionwheel_store_touch_writes_total       counter   touches that wrote a new deadline (the rest fell within the slack)
+//	sessionwheel_store_claims_total             counter   claims of due endings, by result: members, empty
+//	sessionwheel_store_endings_redelivered_total counter  endings claimed again after a lease ran out unacknowledged
+//	sessionwheel_store_ack_leases_lost_total    counter   acknowledgements refused: the lease had run out
+//	sessionwheel_store_claims_abandoned_total   counter   claimed endings given back unrun (values unreadable)
+//	sessionwheel_store_due_backlog              gauge     sessions past their deadline not yet claimed
 //
 // # Histogram buckets
 //

@@ -14,8 +14,8 @@ import (
 // expiry callbacks.
 type Manager struct {
 	cfg    Config
-	tm     *timeModel // the clock and the time arithmetic (timemodel.go)
-	st     store      // where the sessions live (store.go)
+	tm     *timeModel   // the clock and the time arithmetic (timemodel.go)
+	st     store        // where the sessions live (store.go)
 	shared *sharedStore // st, when it is a shared Store (Config.Store); nil otherwise
 	ids    IDSource
 	newID  func() ID // nil: ids.Next; set by tests only (export_test.go)
@@ -104,7 +104,7 @@ func (m *Manager) start() {
 	}
 	m.driver.Add(1)
 	go m.drive()
-	if m.shared != nil {
+	if m.shared != nil && !m.manual {
 		m.wakeDriver() // claim what came due while no process of ours ran
 	}
 }
@@ -249,7 +249,7 @@ func (m *Manager) lookup(id ID, touch bool) (Session, bool) {
 // lookup never fails otherwise.
 func (m *Manager) Lookup(id ID) (Session, error) {
 	if m.shared != nil {
-		if _, err := m.shared.s.Lookup(bg, id, true); err != nil {
+		if err := m.shared.lookupErr(id, true); err != nil {
 			return Session{}, err
 		}
 		return m.handle(id, ref{}), nil

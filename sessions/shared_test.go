@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,18 @@ import (
 // shared store) on the fake clock: two managers stand for two processes.
 // redisstore's tests run the same promises against a real redis-server.
 
+// newShared returns a manager on a shared store whose driver never runs by
+// itself: endings are claimed by the test's Sweep calls only, so that the
+// test says which manager claims what.
+func newShared(t *testing.T, cfg sessions.Config) *sessions.Manager {
+	t.Helper()
+	m, err := sessions.NewForTest(cfg, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // sharedPair returns two managers sharing one fake store, each recording its
 // endings in its own log, and closes them at the end of the test.
 func sharedPair(t *testing.T, clk *sessionstest.Clock, lease time.Duration) (*sessionstest.Store, [2]*sessions.Manager, [2]*endLog) {
@@ -26,10 +39,7 @@ func sharedPair(t *testing.T, clk *sessionstest.Clock, lease time.Duration) (*se
 	var logs [2]*endLog
 	for i := range ms {
 		logs[i] = &endLog{clk: clk, ends: map[sessions.ID][]endEvent{}}
-		m, err := sessions.New(sessions.Config{IdleTimeout: time.Minute, Tick: tick, Clock: clk, Store: st, OnExpire: logs[i].record})
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := newShared(t, sessions.Config{IdleTimeout: time.Minute, Tick: tick, Clock: clk, Store: st, OnExpire: logs[i].record})
 		t.Cleanup(func() { m.Close(context.Background()) })
 		ms[i] = m
 	}
@@ -134,7 +144,7 @@ func TestSharedValuesReadableInCallback(t *testing.T) {
 	clk := sessionstest.NewClock(time.Time{})
 	st := sessionstest.NewStore(clk, 0)
 	got := make(chan any, 1)
-	m, err := sessions.New(sessions.Config{IdleTimeout: time.Minute, Clock: clk, Store: st,
+	m := newShared(t, sessions.Config{IdleTimeout: time.Minute, Clock: clk, Store: st,
 		OnExpire: func(s sessions.Session, _ sessions.Reason) {
 			v, err := s.Get("user")
 			if err != nil {
@@ -142,9 +152,6 @@ func TestSharedValuesReadableInCallback(t *testing.T) {
 			}
 			got <- v
 		}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer m.Close(context.Background())
 	s, _ := m.Create()
 	if err := s.Set("user", "ada"); err != nil {
@@ -164,32 +171,25 @@ func TestSharedStalledClaimIsRedelivered(t *testing.T) {
 	clk := sessionstest.NewClock(time.Time{})
 	st := sessionstest.NewStore(clk, 30*time.Second)
 	release := make(chan struct{})
-	var first, second atomic.Int64
+	claimed := make(chan struct{}, 1)
+	var second atomic.Int64
 	var redelivered atomic.Bool
-	stalled, err := sessions.New(sessions.Config{IdleTimeout: time.Minute, Clock: clk, Store: st,
-		OnExpire: func(sessions.Session, sessions.Reason) { first.Add(1); <-release }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := sessions.New(sessions.Config{IdleTimeout: time.Minute, Clock: clk, Store: st,
+	stalled := newShared(t, sessions.Config{IdleTimeout: time.Minute, Clock: clk, Store: st,
+		OnExpire: func(sessions.Session, sessions.Reason) { claimed <- struct{}{}; <-release }})
+	other := newShared(t, sessions.Config{IdleTimeout: time.Minute, Clock: clk, Store: st,
 		OnExpire: func(s sessions.Session, _ sessions.Reason) {
 			if v, err := s.Get("k"); err == nil && v == "v" {
 				redelivered.Store(true)
 			}
 			second.Add(1)
 		}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer other.Close(context.Background())
 	s, _ := stalled.Create()
 	s.Set("k", "v")
 	clk.Advance(time.Minute)
 	done := make(chan int)
 	go func() { done <- stalled.Sweep() }() // claims, then stalls in the callback
-	for first.Load() == 0 {
-		time.Sleep(time.Millisecond) // a real goroutine, not time: waits for the claim
-	}
+	<-claimed
 	if n := other.Sweep(); n != 0 {
 		t.Fatalf("another manager claimed %d endings while the lease lasted", n)
 	}
@@ -315,7 +315,7 @@ func TestSharedCloseLeavesSessions(t *testing.T) {
 	clk := sessionstest.NewClock(time.Time{})
 	st := sessionstest.NewStore(clk, 0)
 	var ends atomic.Int64
-	m, _ := sessions.New(sessions.Config{Clock: clk, Store: st, OnExpire: func(sessions.Session, sessions.Reason) { ends.Add(1) }})
+	m := newShared(t, sessions.Config{Clock: clk, Store: st, OnExpire: func(sessions.Session, sessions.Reason) { ends.Add(1) }})
 	s, _ := m.Create()
 	if err := m.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -323,7 +323,7 @@ func TestSharedCloseLeavesSessions(t *testing.T) {
 	if ends.Load() != 0 {
 		t.Fatal("Close on a shared store ended sessions")
 	}
-	m2, _ := sessions.New(sessions.Config{Clock: clk, Store: st})
+	m2 := newShared(t, sessions.Config{Clock: clk, Store: st})
 	defer m2.Close(context.Background())
 	if _, err := m2.Lookup(s.ID()); err != nil {
 		t.Fatalf("after the first manager closed, the session is gone: %v", err)
@@ -345,5 +345,42 @@ func TestSharedConfigRefused(t *testing.T) {
 			}
 			t.Errorf("%s with a shared store: New = %v, want ErrInvalidConfig", name, err)
 		}
+	}
+}
+
+func TestSharedDriverClaimsByItself(t *testing.T) {
+	clk := sessionstest.NewClock(time.Time{})
+	st := sessionstest.NewStore(clk, 0)
+	ended := make(chan sessions.Reason, 1)
+	m, err := sessions.New(sessions.Config{IdleTimeout: time.Minute, Clock: clk, Store: st,
+		OnExpire: func(_ sessions.Session, r sessions.Reason) { ended <- r }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	if _, err := m.Create(); err != nil {
+		t.Fatal(err)
+	}
+	// The driver asks the store at least once a tick; the ending comes due
+	// a minute on. Advance in ticks, as time passes.
+	deadline := time.After(10 * time.Second)
+	for i := 0; ; i++ {
+		select {
+		case r := <-ended:
+			if r != sessions.Idle {
+				t.Fatalf("reason %v, want Idle", r)
+			}
+			if now := clk.Now(); now.Before(time.Time{}.Add(time.Minute)) {
+				t.Fatalf("ended at %v, before its idle timeout", now)
+			}
+			return
+		case <-deadline:
+			t.Fatalf("the driver did not claim the ending (fake time %v)", clk.Now())
+		default:
+		}
+		if i < 120 {
+			clk.Advance(time.Second)
+		}
+		runtime.Gosched()
 	}
 }

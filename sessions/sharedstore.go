@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,12 @@ type sharedStore struct {
 	// begins gives up. Acks use a context of their own: they must finish.
 	claimCtx    context.Context
 	cancelClaim context.CancelFunc
+
+	// This process's share of the counters Stats reports for sessions in
+	// memory: the store counts for all processes (Stats.Store), these for
+	// the operations made here.
+	created, renewed, touches, hits, misses atomic.Uint64
+	ended                                   [Evicted + 1]atomic.Uint64
 
 	mu      sync.Mutex
 	hint    int64 // when the store said the next ending may be due (epoch ns); MaxInt64: unknown
@@ -89,8 +96,11 @@ func (st *sharedStore) createRecord(id ID) (Record, error) {
 	for range 8 { // 2^-128 per draw: a second one is already a bug
 		rec, err := st.s.Create(bg, id)
 		if !errors.Is(err, ErrIDInUse) {
-			if err == nil && rec.ID == (ID{}) {
-				rec.ID = id
+			if err == nil {
+				st.created.Add(1)
+				if rec.ID == (ID{}) {
+					rec.ID = id
+				}
 			}
 			return rec, err
 		}
@@ -100,8 +110,23 @@ func (st *sharedStore) createRecord(id ID) (Record, error) {
 }
 
 func (st *sharedStore) lookup(id ID, touch bool) (ref, bool) {
-	_, err := st.s.Lookup(bg, id, touch)
+	err := st.lookupErr(id, touch)
 	return ref{}, err == nil
+}
+
+// lookupErr looks id up, touching it if touch is set, and counts.
+func (st *sharedStore) lookupErr(id ID, touch bool) error {
+	_, err := st.s.Lookup(bg, id, touch)
+	switch {
+	case err == nil:
+		st.hits.Add(1)
+		if touch {
+			st.touches.Add(1)
+		}
+	case errors.Is(err, ErrNotFound):
+		st.misses.Add(1)
+	}
+	return err
 }
 
 func (st *sharedStore) expire(id ID, b []ending) (_ []ending, ended, alive bool) {
@@ -113,6 +138,9 @@ func (st *sharedStore) expire(id ID, b []ending) (_ []ending, ended, alive bool)
 }
 
 func (st *sharedStore) ending(e Ending) ending {
+	if int(e.Reason) < len(st.ended) {
+		st.ended[e.Reason].Add(1)
+	}
 	return ending{id: e.ID, reason: e.Reason, lease: e.Lease, redelivered: e.Redelivered}
 }
 
@@ -129,6 +157,8 @@ func (st *sharedStore) renewRecord(id, nid ID) (Record, error) {
 	if rec.ID == (ID{}) {
 		rec.ID = nid
 	}
+	st.renewed.Add(1)
+	st.touches.Add(1)
 	return rec, nil
 }
 
@@ -226,6 +256,13 @@ func (st *sharedStore) each(f func(ID, ref) bool) {
 }
 
 func (st *sharedStore) addStats(out *Stats) {
+	out.Created = st.created.Load()
+	out.Renewed = st.renewed.Load()
+	out.Touches = st.touches.Load()
+	out.LookupHits, out.LookupMisses = st.hits.Load(), st.misses.Load()
+	for r := range st.ended {
+		out.Ended[r] = st.ended[r].Load()
+	}
 	out.Store = st.s.Stats()
 	n, err := st.s.Len(bg)
 	if err == nil {
@@ -239,8 +276,7 @@ func (st *sharedStore) alive(id ID, _ ref) bool {
 }
 
 func (st *sharedStore) touch(id ID, _ ref) error {
-	_, err := st.s.Lookup(bg, id, true)
-	return gone(err)
+	return gone(st.lookupErr(id, true))
 }
 
 func (st *sharedStore) expireRef(id ID, _ ref, b []ending) ([]ending, error) {

@@ -78,7 +78,12 @@ type Stats struct {
 	// ending took together, in seconds.
 	CallbackDuration Histogram
 	// Store holds the counters of a shared store (Config.Store); it is zero
-	// for sessions in memory.
+	// for sessions in memory. With a shared store, Active is the store's
+	// count for all processes, and Created, Ended, Renewed, Touches and the
+	// lookups count what this manager did: its creations, the endings it
+	// claimed (an ending claimed again after a lapsed lease counts in each
+	// claimer), its lookups. Refiles, BucketVisits, Lateness, Lifetime and
+	// the owner gauges stay zero.
 	Store StoreStats
 }
 
