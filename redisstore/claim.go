@@ -194,8 +194,10 @@ func (s *Store) next(back []int, hint []int64) time.Time {
 // whose lease has run out (and may have been claimed again elsewhere) is
 // left alone and counted in LeasesLost. While Redis is unavailable it
 // retries, backing off, until ctx ends or every lease has run out; it then
-// returns an error wrapping sessions.ErrUnavailable (the endings not
-// acknowledged are offered again when their lease ends).
+// returns an error wrapping sessions.ErrUnavailable and counts the endings
+// in LeasesLost. Their outcome is unknown: an attempt sent to a stalled
+// server may still land (deleting the session, as nobody claimed it since),
+// or the ending is offered again, its callbacks run twice.
 func (s *Store) Ack(ctx context.Context, done []sessions.Ending) error {
 	pending := map[int][]sessions.Ending{}
 	for _, e := range done {

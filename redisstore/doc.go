@@ -33,7 +33,11 @@
 // cluster slot; with 64 buckets three masters hold 20/22/22. Endings are
 // found in a sorted set per bucket ordered by deadline, claimed by a script
 // that moves them to a lease set (the lease's end fences a late Ack), and
-// deleted by the Ack. Key expiry (deadline + Options.Grace) is garbage
+// deleted by the Ack. An owner's sessions are indexed per bucket (a set in
+// the bucket's slot), so that SetOwner and an ending's removal stay
+// one-slot scripts; Owned reads every bucket's index in one pipeline. A
+// Renew keeps the session in its bucket: the new ID takes the bucket bits
+// of the old one (see Store.Renew). Key expiry (deadline + Options.Grace) is garbage
 // collection only: Redis's keyspace notifications are lossy and never
 // drive a callback.
 //
@@ -49,16 +53,18 @@
 // lost claim or ack means a callback runs twice). Set min-replicas-to-write
 // 1 and min-replicas-max-lag on the masters to refuse writes that no
 // replica follows (they then fail as unavailable rather than vanish), and
-// keep Lease longer than a failover.
+// keep Lease longer than a failover. A server that restarts without
+// persistence (appendonly, or RDB snapshots) and without a replica to take
+// over comes back empty: every session is gone, without a callback.
 //
 // # Sizing
 //
-// A session with one 100-byte value cost about 440 bytes of Redis memory in
-// the prototype of this layout (its hash and key, a member of its bucket's
-// due set), as much as an scs redisstore session, provided the hash stays in Redis's compact listpack
-// encoding: hash-max-listpack-value must be at least the size of the
-// largest encoded value (Redis's default, 64, makes such a session cost
-// about 690 bytes). New warns when the server's setting is below 128. Set
+// A session with one 100-byte value costs about 460 bytes of Redis memory
+// (its hash and key, a member of its bucket's due set; measured by
+// BenchmarkBytesPerSession on Redis 7.0), provided the hash stays in Redis's compact listpack encoding:
+// hash-max-listpack-value must be at least the size of the largest encoded
+// value (Redis's default, 64, makes such a session cost about 720 bytes).
+// New warns when the server's setting is below 128. Set
 // maxmemory-policy to noeviction: an evicted hash is a lost session.
 //
 // # Values

@@ -152,3 +152,78 @@ func TestRedisDownUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// Ack retries through a short outage and succeeds once Redis answers; it
+// gives up, counting lost leases, once the lease has certainly run out.
+func TestAckRetriesUntilLeaseEnd(t *testing.T) {
+	r := redistest.Server(t)
+	cfg := sessions.StoreConfig{IdleTimeout: time.Minute, Tick: 10 * time.Millisecond}
+	st := open(t, client(t, r.Addr), Options{Timeout: 50 * time.Millisecond, Lease: 2 * time.Second}, cfg)
+	expire := func() sessions.Ending {
+		id := newID(t)
+		if _, err := st.Create(bg, id); err != nil {
+			t.Fatal(err)
+		}
+		e, err := st.Expire(bg, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+
+	// A short outage: Ack waits it out. (Values are never set here: Value
+	// tells a live or ending session, ErrNoValue, from a gone one.)
+	e := expire()
+	r.Stop()
+	done := make(chan error, 1)
+	go func() { done <- st.Ack(bg, []sessions.Ending{e}) }()
+	// Ack has failed at least once (Redis stalled) before Redis returns.
+	eventually(t, 5*time.Second, "a failed ack attempt", func() bool {
+		for _, op := range st.Stats().Ops {
+			if op.Name == "ack" && op.Errors > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	r.Cont()
+	if err := <-done; err != nil {
+		t.Fatalf("Ack across a short outage: %v", err)
+	}
+	if _, err := st.Value(bg, e.ID, "k"); !errors.Is(err, sessions.ErrNotFound) {
+		t.Fatalf("session after the ack: %v", err)
+	}
+
+	// An outage longer than the lease: Ack gives up when it has run out.
+	e = expire()
+	r.Stop()
+	err := st.Ack(bg, []sessions.Ending{e})
+	r.Cont()
+	if !errors.Is(err, sessions.ErrUnavailable) {
+		t.Fatalf("Ack past the lease: %v, want ErrUnavailable", err)
+	}
+	if now := redisTime(t, r); now < e.Lease {
+		t.Fatalf("Ack gave up at Redis time %d, before the lease's end %d", now, e.Lease)
+	}
+	if n := st.Stats().LeasesLost; n != 1 {
+		t.Fatalf("LeasesLost = %d, want 1", n)
+	}
+	// Nothing is lost: the attempts sent into the stalled server may still
+	// land once it resumes (nobody claimed the ending meanwhile, so the
+	// lease is still the one acknowledged), or the ending is offered again.
+	eventually(t, 10*time.Second, "the ending acknowledged late or offered again", func() bool {
+		if _, err := st.Value(bg, e.ID, "k"); errors.Is(err, sessions.ErrNotFound) {
+			return true
+		}
+		due, _, err := st.Claim(bg, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range due {
+			if d.ID != e.ID || !d.Redelivered || d.Reason != sessions.Explicit {
+				t.Fatalf("re-offered %+v", d)
+			}
+		}
+		return len(due) > 0
+	})
+}

@@ -23,8 +23,13 @@ type process struct {
 
 func newProcess(t *testing.T, r *redistest.Redis, cfg sessions.Config) process {
 	t.Helper()
+	return newProcessOn(t, cfg, r.Addr)
+}
+
+func newProcessOn(t *testing.T, cfg sessions.Config, addrs ...string) process {
+	t.Helper()
 	// sessions.New opens the store with the manager's settings.
-	st, err := New(client(t, r.Addr), Options{Logger: slog.New(slog.DiscardHandler)})
+	st, err := New(client(t, addrs...), Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,5 +244,52 @@ func TestManagerRedisStalledAndClose(t *testing.T) {
 	}
 	if _, err := b.m.Lookup(s.ID()); err != nil {
 		t.Fatalf("session after its creator closed: %v", err)
+	}
+}
+
+// Two managers on a six-node cluster: each idle ending's OnExpire runs
+// once across both.
+func TestManagersOnCluster(t *testing.T) {
+	cl := redistest.Cluster(t, 5*time.Second)
+	const n = 200
+	var mu sync.Mutex
+	runs := map[sessions.ID]int{}
+	var total atomic.Int64
+	cfg := sessions.Config{
+		IdleTimeout: 300 * time.Millisecond, Tick: 10 * time.Millisecond,
+		OnExpire: func(s sessions.Session, why sessions.Reason) {
+			mu.Lock()
+			runs[s.ID()]++
+			mu.Unlock()
+			total.Add(1)
+		},
+	}
+	procs := []process{newProcessOn(t, cfg, cl.Addrs...), newProcessOn(t, cfg, cl.Addrs...)}
+	for i := range n {
+		s, err := procs[i%2].m.Create()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := procs[(i+1)%2].m.Get(s.ID()); !ok {
+			t.Fatalf("session %d not found by the other process", i)
+		}
+	}
+	eventually(t, 30*time.Second, "every callback", func() bool { return total.Load() >= n })
+	var empty [2]uint64
+	for i, p := range procs {
+		empty[i] = p.st.Stats().EmptyClaims
+	}
+	eventually(t, 10*time.Second, "two more empty claims in each process", func() bool {
+		for i, p := range procs {
+			if p.st.Stats().EmptyClaims < empty[i]+2 {
+				return false
+			}
+		}
+		return true
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(runs) != n || total.Load() != n {
+		t.Fatalf("%d callbacks for %d sessions, want %d once each", total.Load(), len(runs), n)
 	}
 }

@@ -118,7 +118,8 @@ func (s *Store) bucket(id sessions.ID) int { return int(id[0]) & s.mask }
 
 func (s *Store) hashKey(b int, id string) string { return s.keys[b].hash + id }
 
-// errNotUnavailable marks errors that fail tests of the reply's shape.
+// errReply is a reply of the wrong shape: a bug or a foreign key, not an
+// unavailable server.
 var errReply = errors.New("redisstore: unexpected reply")
 
 // fail wraps err for op: sessions.ErrUnavailable for anything that says
@@ -282,19 +283,35 @@ func (s *Store) Lookup(ctx context.Context, id sessions.ID, touch bool) (session
 	// One Timeout for the whole lookup, clock reading and touch included.
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
-	if err := s.syncClocks(ctx, b); err != nil {
+	err := s.syncClocks(ctx, b)
+	if err != nil {
 		return sessions.Record{}, err
 	}
 	hk := s.hashKey(b, ids)
 	t0 := time.Now()
-	f, err := s.c.Do(ctx, s.c.B().Hmget().Key(hk).Field(recordFields...).Build()).ToArray()
+	var f []rueidis.RedisMessage
+	cached := false
+	if s.o.ClientCache > 0 {
+		r := s.c.DoCache(ctx, s.c.B().Hmget().Key(hk).Field(recordFields...).Cache(), s.o.ClientCache)
+		f, err = r.ToArray()
+		cached = r.IsCacheHit()
+	} else {
+		f, err = s.c.Do(ctx, s.c.B().Hmget().Key(hk).Field(recordFields...).Build()).ToArray()
+	}
+	rec, d, ending, ok := s.record(id, f)
+	lo, hi := s.redisNow(b)
+	if err == nil && cached && (!ok || d*1000 <= lo) {
+		// A cached entry may lag a touch or a creation elsewhere by the
+		// invalidation's flight: only Redis may call a session gone.
+		f, err = s.c.Do(ctx, s.c.B().Hmget().Key(hk).Field(recordFields...).Build()).ToArray()
+		rec, d, ending, ok = s.record(id, f)
+		lo, hi = s.redisNow(b)
+	}
 	err = fail(opLookup, err)
 	s.st.ops[opLookup].observe(time.Since(t0), err)
 	if err != nil {
 		return sessions.Record{}, err
 	}
-	rec, d, ending, ok := s.record(id, f)
-	lo, hi := s.redisNow(b)
 	if !ok || ending || d*1000 <= lo {
 		return sessions.Record{}, sessions.ErrNotFound
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
 	"github.com/sessionwheel/sessionwheel/redisstore/internal/redistest"
 	"github.com/sessionwheel/sessionwheel/sessions"
 )
@@ -37,7 +38,7 @@ func TestListpackWarning(t *testing.T) {
 func TestOptionsInvalid(t *testing.T) {
 	for _, o := range []Options{
 		{Prefix: "a{b"}, {Buckets: 3}, {Buckets: 512}, {Buckets: -1}, {Slack: -1},
-		{Lease: -time.Second}, {Lease: time.Microsecond}, {Batch: -1}, {Timeout: -1}, {Grace: -1}, {Poll: -1},
+		{Lease: -time.Second}, {Lease: time.Microsecond}, {Batch: -1}, {Timeout: -1}, {Grace: -1}, {Poll: -1}, {ClientCache: -1},
 	} {
 		if _, err := New(nil, o); !errors.Is(err, ErrInvalidOptions) {
 			t.Errorf("New(nil, %+v) = %v, want ErrInvalidOptions", o, err)
@@ -743,4 +744,54 @@ func TestTouchFromOtherProcessKeepsAlive(t *testing.T) {
 	if due[0].ID != id || due[0].Reason != sessions.Idle {
 		t.Fatalf("claimed %+v", due[0])
 	}
+}
+
+// With ClientCache, lookups are served from the client's cache (they go on
+// working while Redis is stalled), and a logout through another process
+// reaches them through Redis's invalidation, long before the cache's TTL.
+func TestClientCacheSeesLogout(t *testing.T) {
+	r := redistest.Server(t)
+	cc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{r.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cc.Close)
+	cfg := sessions.StoreConfig{IdleTimeout: 300 * time.Millisecond, Tick: 10 * time.Millisecond}
+	a := open(t, client(t, r.Addr), Options{}, cfg)
+	b := open(t, cc, Options{ClientCache: time.Minute, Timeout: 100 * time.Millisecond}, cfg)
+	id := newID(t)
+	if _, err := a.Create(bg, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Lookup(bg, id, false); err != nil {
+		t.Fatal(err)
+	}
+	r.Stop()
+	_, err = b.Lookup(bg, id, false)
+	r.Cont()
+	if err != nil {
+		t.Fatalf("cached lookup with Redis stalled: %v", err)
+	}
+	// Touched through a past the deadline b cached: b still sees it alive
+	// (invalidated, or re-read when the cached deadline has passed).
+	rec, err := a.Lookup(bg, id, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for redisTime(t, r) < rec.Deadline.UnixMilli()+100 {
+		if _, err := a.Lookup(bg, id, true); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := b.Lookup(bg, id, false); err != nil {
+		t.Fatalf("b lost a session kept alive through a: %v", err)
+	}
+	if _, err := a.Expire(bg, id); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "b to see the logout", func() bool {
+		_, err := b.Lookup(bg, id, false)
+		return errors.Is(err, sessions.ErrNotFound)
+	})
 }
