@@ -1,11 +1,14 @@
 # The whole test suite: what CI runs (.ci/run) and what the README tells you to run.
 GO ?= go
 
-# The modules that make test covers: the library (.) and the benchmark
-# harness (bench), which has a go.mod of its own so that the library's users
-# never inherit its dependencies. Each is vetted and tested on its own, as it
-# resolves without a go.work. The browser tests (e2e, a module too) need
-# Chromium and run in make test-e2e.
+# The modules that make test covers: the library (.), the demo server
+# (cmd/sessiond), the Redis store (redisstore) and the benchmark harness
+# (bench), each with a go.mod of its
+# own so that the library's users never inherit their dependencies. Each is
+# vetted and tested on its own, as it resolves without the go.work (which
+# is there for `go run ./cmd/sessiond` from the root): GOWORK=off. The browser
+# tests (e2e, a module too) need Chromium and run in make test-e2e.
+export GOWORK := off
 MODULES := $(filter-out e2e,$(sort $(patsubst ./%,%,$(patsubst %/go.mod,%,$(shell find . -name go.mod -not -path '*/testdata/*')))))
 
 .PHONY: test test-long test-e2e tools bench bench-quick fuzz

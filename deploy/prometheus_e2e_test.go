@@ -131,7 +131,9 @@ func TestDashboardOnLivePrometheus(t *testing.T) {
 	prom := tool(t, "prometheus", "prometheus")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "sessiond")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/sessiond").CombinedOutput(); err != nil {
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = "../cmd/sessiond" // a module of its own
+	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 

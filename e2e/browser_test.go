@@ -42,8 +42,8 @@ func browser(t *testing.T) string {
 func startSessiond(t *testing.T, args ...string) (base string, lines <-chan string) {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "sessiond")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/sessiond")
-	build.Dir = ".." // the root module
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = "../cmd/sessiond" // a module of its own
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

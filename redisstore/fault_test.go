@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessionwheel/sessionwheel/redisstore/internal/redistest"
+	"github.com/sessionwheel/sessionwheel/redisstore/redistest"
 	"github.com/sessionwheel/sessionwheel/sessions"
 )
 

@@ -72,6 +72,13 @@
 //		with -state, if file cannot be read, move it aside (to
 //		file.unreadable-<unix time>) and start with no sessions, instead of
 //		refusing to start
+//	-redis addresses
+//		keep the sessions on Redis (host:port, comma-separated: one node or
+//		a cluster's nodes), shared with every sessiond on the same Redis
+//		and -redis-prefix (see below); not with -max-sessions, -evict,
+//		-max-per-owner or -state
+//	-redis-prefix prefix
+//		with -redis, the prefix of every key (default sw)
 //	-log-level level
 //		debug, info (default), warn or error; per-session lines are at debug
 //	-log-format format
@@ -140,4 +147,19 @@
 // readable by its owner only. A session that ends in the moments between
 // the last save and the exit may have its line printed again by the next
 // process, when it ends there at once.
+//
+// With -redis, several processes share the sessions (package redisstore):
+// any of them serves any visitor, a logout through one is seen by all at
+// once, and each ending's line is printed by exactly one of them, the one
+// that claimed it (a process that dies or stalls past the 30 s lease while
+// printing may see it printed again by another). Stopping a process ends no
+// session: they stay on Redis for the others, and the next start. While
+// Redis cannot be reached, a request with a session cookie is answered 503
+// with Retry-After (the session may be alive, and no new one replaces it),
+// new visitors get 503 too, and /readyz fails; endings due meanwhile happen
+// once Redis is back. Three commands:
+//
+//	redis-server --port 6379 --save '' &
+//	go run ./cmd/sessiond -redis 127.0.0.1:6379 -addr 127.0.0.1:8080 &
+//	go run ./cmd/sessiond -redis 127.0.0.1:6379 -addr 127.0.0.1:8081
 package main

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -61,6 +62,9 @@ type config struct {
 	saveEvery  time.Duration
 	startEmpty bool
 
+	redis       string // Redis addresses, comma-separated: sessions shared on Redis (redis.go)
+	redisPrefix string
+
 	logLevel  slog.Level
 	logFormat string
 
@@ -114,6 +118,8 @@ func parseFlags(args []string, getenv func(string) (string, bool), stderr io.Wri
 	fs.DurationVar(&cfg.saveEvery, "save-every", time.Minute, "with -state, save the sessions this often, the most a crash can lose (0: only at a signal)")
 	fs.BoolVar(&cfg.startEmpty, "start-empty", false, "with -state, if the file cannot be read, move it aside and start with no sessions, instead of refusing to start")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (a line per session), info, warn or error")
+	fs.StringVar(&cfg.redis, "redis", "", "keep the sessions on Redis at these `addresses` (host:port, comma-separated: one node, or a cluster's), shared with every sessiond using the same Redis and -redis-prefix, instead of in memory")
+	fs.StringVar(&cfg.redisPrefix, "redis-prefix", "sw", "with -redis, start every key with this `prefix`")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log `format`: text or json")
 	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
 
@@ -170,6 +176,23 @@ func parseFlags(args []string, getenv func(string) (string, bool), stderr io.Wri
 		return bad("-drain-delay %v: must not be negative", cfg.drainDelay)
 	case (cfg.tlsCert == "") != (cfg.tlsKey == ""):
 		return bad("-tls-cert and -tls-key go together")
+	}
+	if cfg.redis != "" {
+		// Bounds and files are for sessions in one process's memory: on
+		// Redis, every process shares the sessions, and Redis keeps them.
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, name := range []string{"max-sessions", "evict", "max-per-owner", "state", "save-every", "start-empty"} {
+			if set[name] {
+				return bad("-%s is for sessions in memory; it cannot go with -redis", name)
+			}
+		}
+		cfg.maxSessions = 0
+		for _, a := range strings.Split(cfg.redis, ",") {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return bad("-redis %q: %q is not host:port", cfg.redis, a)
+			}
+		}
 	}
 	for _, d := range []struct {
 		name string

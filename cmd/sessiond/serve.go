@@ -124,6 +124,9 @@ func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) int {
 	close(stopSaving)
 	<-saved
 	live := s.m.Len()
+	if s.redis != nil {
+		live = 0 // on Redis, for the other processes: Close ends none
+	}
 	if s.cfg.stateFile != "" {
 		// Saved, not ended: no expiry line, and the next start restores
 		// them. The manager was made with Config.DiscardOnClose, so Close
@@ -140,6 +143,7 @@ func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) int {
 		s.log.Error("expiry callbacks still running", "err", err)
 		status = exitError
 	}
+	s.closeRedis() // after Close: the last acknowledgements need it
 	close(stopFlushing)
 	<-flushed
 	if err := s.out.flush(); err != nil {

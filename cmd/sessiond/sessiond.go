@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/rueidis"
 
 	"github.com/sessionwheel/sessionwheel/httpadapter"
 	"github.com/sessionwheel/sessionwheel/metrics"
@@ -109,6 +110,7 @@ type server struct {
 	stopping atomic.Bool      // set when a signal has come: /readyz fails
 	page     *template.Template
 	clockNow func() time.Time // the manager's clock, for the time left
+	redis    rueidis.Client   // with -redis: the sessions' Redis (redis.go)
 }
 
 // newServer returns the server cfg describes, with its manager running on
@@ -130,7 +132,16 @@ func newServer(cfg config, clock sessions.Clock, stdout io.Writer, log *slog.Log
 		return nil, err
 	}
 	s.page = page
+	var store sessions.Store
+	if cfg.redis != "" {
+		c, st, err := openRedis(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		s.redis, store = c, st
+	}
 	m, err := s.newManager(sessions.Config{
+		Store:       store,
 		IdleTimeout: cfg.idleTimeout,
 		Tick:        cfg.tick,
 		MaxSessions: cfg.maxSessions,
@@ -147,11 +158,13 @@ func newServer(cfg config, clock sessions.Clock, stdout io.Writer, log *slog.Log
 		OnExpire: s.expired,
 	})
 	if err != nil {
+		s.closeRedis()
 		return nil, err
 	}
 	s.m = m
 	if err := s.routes(); err != nil {
 		m.Close(context.Background())
+		s.closeRedis()
 		return nil, err
 	}
 	return s, nil
@@ -279,6 +292,13 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, "stopping\n")
 		return
+	}
+	if s.redis != nil {
+		if err := pingRedis(r.Context(), s.redis); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "redis unreachable\n")
+			return
+		}
 	}
 	io.WriteString(w, "ready\n")
 }

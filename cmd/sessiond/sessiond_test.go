@@ -59,6 +59,12 @@ func TestFlags(t *testing.T) {
 		{[]string{"-tls-cert", "cert.pem"}, "-tls-cert and -tls-key go together"},
 		{[]string{"-port", "80"}, "flag provided but not defined: -port"},
 		{[]string{"serve"}, `unexpected argument "serve"`},
+		{[]string{"-redis", "localhost"}, `-redis "localhost": "localhost" is not host:port`},
+		{[]string{"-redis", "a:1,b"}, `-redis "a:1,b": "b" is not host:port`},
+		{[]string{"-redis", "a:1", "-max-sessions", "10"}, "-max-sessions is for sessions in memory; it cannot go with -redis"},
+		{[]string{"-redis", "a:1", "-evict"}, "-evict is for sessions in memory; it cannot go with -redis"},
+		{[]string{"-redis", "a:1", "-max-per-owner", "2"}, "-max-per-owner is for sessions in memory; it cannot go with -redis"},
+		{[]string{"-redis", "a:1", "-state", "f"}, "-state is for sessions in memory; it cannot go with -redis"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if got := run(context.Background(), tc.args, noEnv, &stdout, &stderr); got != exitUsage {
@@ -454,11 +460,10 @@ func TestServeStops(t *testing.T) {
 	}
 	wait("the request", entered)
 	cancel()
+	// No new connection is taken while stopping: the listener is closed.
+	// (Dialing its port to check would be flaky: on a busy machine another
+	// process may bind the freed port at once.)
 	wait("the listener to close", nl.closed)
-	if c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second); err == nil {
-		c.Close()
-		t.Error("a new connection was accepted while stopping")
-	}
 	close(release)
 	select {
 	case b := <-body:
