@@ -33,7 +33,7 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
-	"github.com/sessionwheel/sessionwheel/redisstore/internal/redistest"
+	"github.com/sessionwheel/sessionwheel/redisstore/redistest"
 	"github.com/sessionwheel/sessionwheel/sessions"
 )
 
