@@ -361,6 +361,7 @@ type child struct {
 // children.
 type scenario struct {
 	t     *testing.T
+	r     *redistest.Redis // the standalone server, or nil on a cluster
 	w     *world
 	c     rueidis.Client
 	st    *Store
@@ -612,8 +613,9 @@ func (s *scenario) pending() (int64, error) {
 	return n, nil
 }
 
-// drained asserts that the store holds nothing due or claimed: every
-// ending was acknowledged.
+// drained asserts that the store holds nothing due or claimed (every
+// ending was acknowledged) and, on a standalone server, no key at all
+// (nothing a touch or a late ack could have brought back).
 func (s *scenario) drained() {
 	s.t.Helper()
 	var n int64
@@ -623,6 +625,12 @@ func (s *scenario) drained() {
 		return err == nil && n == 0
 	}) {
 		s.t.Errorf("the store still holds %d due or claimed sessions (%v)", n, err)
+	}
+	if s.r == nil {
+		return
+	}
+	if keys := s.r.MustDo("DBSIZE"); keys != "0" {
+		s.t.Errorf("%s keys left in Redis after every ending: %.200s", keys, s.r.MustDo("SCAN", "0", "COUNT", "20"))
 	}
 }
 
@@ -667,6 +675,7 @@ func TestFaultNodeKilledMidBatch(t *testing.T) {
 	cfg := baseConfig(time.Second)
 	cfg.CallbackDelay = 2 * time.Millisecond // a batch of 32 takes ~70 ms: the kill lands in one
 	s := newScenario(t, []string{r.Addr}, cfg)
+	s.r = r
 	a, b := s.child("a"), s.child("b")
 	ids := s.create(3000)
 	var inBatch int
@@ -710,6 +719,7 @@ func TestFaultNodeStalledPastLease(t *testing.T) {
 	cfg := baseConfig(time.Second)
 	cfg.CallbackDelay = 2 * time.Millisecond
 	s := newScenario(t, []string{r.Addr}, cfg)
+	s.r = r
 	a, b := s.child("a"), s.child("b")
 	ids := s.create(3000)
 	s.w.must(60*time.Second, "a running callbacks", func() bool {
@@ -718,22 +728,20 @@ func TestFaultNodeStalledPastLease(t *testing.T) {
 	a.signal(t, syscall.SIGSTOP)
 	stopped := time.Now()
 	// Everything a had not acknowledged is b's to end: its own share, and
-	// a's claims once their lease has run out.
-	s.w.must(cfg.Lease+60*time.Second, "b ending everything a did not acknowledge", func() bool {
-		for _, id := range ids {
-			if s.w.okAcks("a", id) > 0 {
-				continue
-			}
-			byB := false
-			for _, c := range s.w.cbs[id] {
-				byB = byB || c.child == "b"
-			}
-			if !byB {
-				return false
-			}
+	// a's claims once their lease has run out. Redis says when all is
+	// acknowledged (a's report may lack an ack that reached Redis just as
+	// it stopped).
+	deadline := time.Now().Add(cfg.Lease + 60*time.Second)
+	for {
+		n, err := s.pending()
+		if err == nil && n == 0 {
+			break
 		}
-		return true
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("b did not end everything a left within %v: %d due or claimed (%v)", cfg.Lease+60*time.Second, n, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	a.signal(t, syscall.SIGCONT)
 	stall := time.Since(stopped)
 	s.w.must(60*time.Second, "a acknowledging (or failing to) every claim it made", func() bool {
@@ -796,6 +804,7 @@ func TestFaultTouchFromOtherNodeKeepsAlive(t *testing.T) {
 	r := redistest.Server(t)
 	cfg := baseConfig(1500 * time.Millisecond)
 	s := newScenario(t, []string{r.Addr}, cfg)
+	s.r = r
 	a, b := s.child("a"), s.child("b")
 	ids := s.create(2000)
 	path := s.writeIDs(ids)
@@ -839,6 +848,7 @@ func TestFaultTouchNeverResurrects(t *testing.T) {
 	cfg.CallbackDelay = 3 * time.Millisecond // a backlog of due and claimed sessions for the touches
 	cfg.QueueLen = 16
 	s := newScenario(t, []string{r.Addr}, cfg)
+	s.r = r
 	a, b := s.child("a"), s.child("b")
 	ids := s.create(2000)
 	path := s.writeIDs(ids)
@@ -897,6 +907,7 @@ func TestFaultExplicitExpireRace(t *testing.T) {
 	r := redistest.Server(t)
 	cfg := baseConfig(time.Minute)
 	s := newScenario(t, []string{r.Addr}, cfg)
+	s.r = r
 	a, b := s.child("a"), s.child("b")
 	ids := s.create(2000)
 	path := s.writeIDs(ids)
@@ -950,6 +961,7 @@ func TestFaultRedisKilledAndRestarted(t *testing.T) {
 	cfg := baseConfig(1500 * time.Millisecond)
 	cfg.Timeout = 250 * time.Millisecond
 	s := newScenario(t, []string{r.Addr}, cfg)
+	s.r = r
 	a, b := s.child("a"), s.child("b")
 	probe := newID(t)
 	if _, err := s.st.Create(bg, probe); err != nil {
@@ -1056,6 +1068,9 @@ func TestFaultClusterMasterFailover(t *testing.T) {
 	})
 	a, b := s.child("a"), s.child("b")
 	ids := s.create(3000)
+	// Killed while endings are claimed, run and acknowledged: claims and
+	// acks in flight on the victim are what a failover may lose.
+	s.w.must(60*time.Second, "the first endings", func() bool { return s.w.cbN["a"]+s.w.cbN["b"] >= 300 })
 	victim.Kill()
 	killed := time.Now()
 
@@ -1067,8 +1082,8 @@ func TestFaultClusterMasterFailover(t *testing.T) {
 	var probes []sessions.ID
 	failed := 0
 	for len(todo) > 0 {
-		if time.Since(killed) > 60*time.Second {
-			t.Fatalf("writes to %d buckets did not resume within 60 s of the kill", len(todo))
+		if time.Since(killed) > 30*time.Second {
+			t.Fatalf("writes to %d buckets did not resume within 30 s of the kill", len(todo))
 		}
 		t0 := redisTimeMs(s.c)
 		if t0 == 0 {
