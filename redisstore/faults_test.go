@@ -62,9 +62,9 @@ type passEvent struct {
 	t0, t1 int64
 	ids    []sessions.ID
 	missed map[sessions.ID]string
-	// earlyMiss are the misses of sessions whose deadline, as bounded
-	// from below before the pass, was still ahead at the pass's end: a
-	// touch that found nothing though the session was alive.
+	// earlyMiss are the sessions not found though their deadline, as
+	// bounded from below before the pass, was still ahead at the pass's
+	// end: a touch that found nothing while the session was alive.
 	earlyMiss []sessions.ID
 }
 
@@ -173,8 +173,10 @@ func (w *world) take(child, line string) {
 		}
 		p.t0, p.t1 = num(2), num(3)
 		for _, s := range p.ids {
-			if _, missed := p.missed[s]; missed {
-				if p.t1 < w.notBefore[s] {
+			if kind, missed := p.missed[s]; missed {
+				// Only "not found" says the session ended; a timeout
+				// (unavail) says nothing of it.
+				if kind == "notfound" && p.t1 < w.notBefore[s] {
 					p.earlyMiss = append(p.earlyMiss, s)
 				}
 				continue
