@@ -48,8 +48,11 @@ type cbEvent struct {
 	src    string
 }
 
+// A claim a child reported: its lease's end (Redis ms), and whether the
+// store offered it again after an earlier claim's lease ran out.
 type claimEvent struct {
 	child       string
+	lease       int64
 	redelivered bool
 }
 
@@ -71,8 +74,8 @@ type passEvent struct {
 // world gathers what the children report and what the parent knows of each
 // session's deadline.
 type world struct {
-	t      *testing.T
-	idleMs int64
+	t               *testing.T
+	idleMs, leaseMs int64
 
 	mu     sync.Mutex
 	cbs    map[sessions.ID][]cbEvent
@@ -92,9 +95,9 @@ type world struct {
 	problems          []string
 }
 
-func newWorld(t *testing.T, idle time.Duration) *world {
+func newWorld(t *testing.T, idle, lease time.Duration) *world {
 	return &world{
-		t: t, idleMs: idle.Milliseconds(),
+		t: t, idleMs: idle.Milliseconds(), leaseMs: lease.Milliseconds(),
 		cbs: map[sessions.ID][]cbEvent{}, claims: map[sessions.ID][]claimEvent{},
 		acks: map[string]map[sessions.ID][]string{}, exps: map[sessions.ID][]expEvent{},
 		passes: map[int]*passEvent{}, notBefore: map[sessions.ID]int64{}, upper: map[sessions.ID]int64{},
@@ -141,7 +144,7 @@ func (w *world) take(child, line string) {
 	case "ready", "expired", "closed", "unprobed":
 		w.flags[child+" "+f[0]] = true
 	case "claim":
-		w.claims[id(1)] = append(w.claims[id(1)], claimEvent{child, num(3) == 1})
+		w.claims[id(1)] = append(w.claims[id(1)], claimEvent{child, num(2), num(3) == 1})
 		w.claimN[child]++
 	case "cb":
 		if len(f) < 6 {
@@ -312,6 +315,22 @@ func (w *world) count(ids []sessions.ID) (tl tally, hard, lossy []string) {
 					id, c.reason, c.child, c.now, w.notBefore[id], c.d))
 			}
 		}
+		// A claim is offered again only once the one before it has
+		// lapsed: its lease began (its end minus Lease) no earlier than
+		// the earlier lease's end.
+		cl := slices.SortedFunc(slices.Values(w.claims[id]), func(x, y claimEvent) int { return int(x.lease - y.lease) })
+		for i := 1; i < len(cl); i++ {
+			if cl[i].lease-w.leaseMs < cl[i-1].lease {
+				// Offered again too soon: the store's fault. Claimed
+				// twice from the due set: a failover's (lossy).
+				list := &lossy
+				if cl[i].redelivered {
+					list = &hard
+				}
+				*list = append(*list, fmt.Sprintf("%v: claimed by %s with a lease to %d while %s's lasted to %d",
+					id, cl[i].child, cl[i].lease, cl[i-1].child, cl[i-1].lease))
+			}
+		}
 		// Pair each child's callbacks of id with its acks, in order.
 		acked, seen := 0, map[string]int{}
 		for _, c := range cbs {
@@ -376,7 +395,7 @@ func newScenario(t *testing.T, addrs []string, cfg childConfig) *scenario {
 	c := client(t, addrs...)
 	st := open(t, c, Options{Lease: cfg.Lease, Timeout: time.Second},
 		sessions.StoreConfig{IdleTimeout: cfg.Idle, Tick: cfg.Tick})
-	return &scenario{t: t, w: newWorld(t, cfg.Idle), c: c, st: st, cfg: cfg, start: time.Now()}
+	return &scenario{t: t, w: newWorld(t, cfg.Idle, cfg.Lease), c: c, st: st, cfg: cfg, start: time.Now()}
 }
 
 // child starts an application process and waits until it is ready.
