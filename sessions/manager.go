@@ -276,7 +276,8 @@ func (m *Manager) LookupString(text string) (Session, error) {
 // logout), and reports whether it was alive. A session whose deadline has
 // passed but that the driver has not ended yet ends as Idle (or Absolute),
 // and Expire reports false. Callbacks run on the worker pool; Expire does
-// not wait for them.
+// not wait for them. On a shared store that cannot be reached it reports
+// false too, having ended nothing: Session.Expire reports the error.
 func (m *Manager) Expire(id ID) bool {
 	b, ended, alive := m.st.expire(id, nil)
 	if ended {

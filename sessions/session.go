@@ -11,6 +11,13 @@ import "time"
 // session's data, even after its slot is reused. While the session's expiry
 // callbacks run, its values and times can still be read, but not changed.
 // The zero Session is a handle to no session.
+//
+// On a shared store (Config.Store) every method is a round trip to the
+// store. Those that return an error wrap ErrUnavailable when it cannot be
+// reached; those that return none (Alive, CreatedAt, LastAccess, Deadline,
+// IdleTimeout, Owner) then report what they report for an ended session.
+// There, a session's times and owner are not readable in its expiry
+// callbacks (its values are).
 type Session struct {
 	m   *Manager
 	id  ID
