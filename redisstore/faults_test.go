@@ -13,8 +13,13 @@ package redisstore
 //     creation or latest successful touch, plus the idle timeout; nor
 //     before the deadline its hash held at the callback;
 //   - duplicates only for unacknowledged claims: of a session's callbacks,
-//     at most one belongs to a claim whose Ack succeeded, and each further
-//     one was claimed as a redelivery (a lapsed lease).
+//     at most one belongs to a claim whose Ack succeeded, each further one
+//     was claimed as a redelivery, and no claim began before the lease of
+//     the one before it had ended.
+//
+// Scenario tests pass a child's settings (childConfig) and drive it with
+// commands on its stdin; the world type gathers its reports. Bucket keys
+// sharing one slot is TestCluster's (cluster_test.go).
 
 import (
 	"bufio"
@@ -371,7 +376,6 @@ type child struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	read  chan struct{} // closed when its stdout ends
-	log   string
 
 	mu   sync.Mutex
 	done bool
@@ -431,7 +435,7 @@ func (s *scenario) child(name string) *child {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ch := &child{name: name, cmd: cmd, stdin: in, read: make(chan struct{}), log: logPath}
+	ch := &child{name: name, cmd: cmd, stdin: in, read: make(chan struct{})}
 	go func() {
 		defer close(ch.read)
 		sc := bufio.NewScanner(out)
