@@ -253,6 +253,21 @@ func (w *world) okAcks(child string, id sessions.ID) int {
 	return n
 }
 
+// notOK counts child's acks that did not succeed.
+func (w *world) notOK(child string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, out := range w.acks[child] {
+		for _, o := range out {
+			if o != "ok" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // unacked returns child's callbacks whose claim it did not acknowledge
 // successfully (its ack refused, failed, or never made): the ones another
 // process may run again.
@@ -732,20 +747,14 @@ func TestFaultNodeKilledMidBatch(t *testing.T) {
 	// The duplicates are a's unacknowledged callbacks run again by b (b's
 	// own lapsed leases on a starved machine aside, which it reports).
 	s.w.mu.Lock()
-	dupsA, bLapsed := 0, 0
+	dupsA := 0
 	for _, cbs := range s.w.cbs {
 		if len(cbs) > 1 && slices.ContainsFunc(cbs, func(c cbEvent) bool { return c.child == "a" }) {
 			dupsA += len(cbs) - 1
 		}
 	}
-	for _, out := range s.w.acks["b"] {
-		for _, o := range out {
-			if o != "ok" {
-				bLapsed++
-			}
-		}
-	}
 	s.w.mu.Unlock()
+	bLapsed := s.w.notOK("b")
 	if dupsA == 0 || dupsA > len(unacked) {
 		t.Errorf("%d sessions of a ended twice, want between 1 and the %d callbacks a ran without acknowledging", dupsA, len(unacked))
 	}
@@ -838,16 +847,7 @@ func TestFaultNodeStalledPastLease(t *testing.T) {
 	}
 	// Any other duplicate would be b's own lease lapsing (a starved
 	// machine): verify has checked it was unacknowledged; b must say so.
-	s.w.mu.Lock()
-	bLapsed := 0
-	for _, out := range s.w.acks["b"] {
-		for _, o := range out {
-			if o != "ok" {
-				bLapsed++
-			}
-		}
-	}
-	s.w.mu.Unlock()
+	bLapsed := s.w.notOK("b")
 	if tl.dups != len(refused) && (tl.dups < len(refused) || bLapsed == 0) {
 		t.Errorf("%d duplicate callbacks, want one for each of a's %d refused acks (b's acks not ok: %d)", tl.dups, len(refused), bLapsed)
 	}
