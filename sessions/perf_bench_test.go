@@ -90,3 +90,48 @@ func BenchmarkCreateLatency(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTouchTailAlone is the control of BenchmarkTouchDuringMassEnding:
+// the same toucher on the same table (n sessions, half of them survivors,
+// touched in random order), timing 100,000 touches while nothing ends
+// and no other goroutine of the process runs. The slow touches it sees
+// are the machine's (interrupts, other processes, the hypervisor), which
+// no change to the engine removes. Run with -benchtime=1x or a few x.
+func BenchmarkTouchTailAlone(b *testing.B) {
+	for _, n := range sizes(b) {
+		b.Run("live="+label(n), func(b *testing.B) {
+			var lat []time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				m, ids := fill(b, n, sessions.Config{IdleTimeout: time.Hour, DiscardOnClose: true})
+				survivors := shuffled(ids[n/2:])
+				runtime.GC()
+				b.StartTimer()
+				for i := range 100000 {
+					t0 := time.Now()
+					if !m.Touch(survivors[i%len(survivors)]) {
+						b.Fatal("a survivor has ended")
+					}
+					lat = append(lat, time.Since(t0))
+				}
+				b.StopTimer()
+				m.Close(context.Background())
+				b.StartTimer()
+			}
+			slices.Sort(lat)
+			q := func(p float64) float64 {
+				return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Nanoseconds()) / 1000
+			}
+			slow := 0
+			for _, d := range lat {
+				if d > 20*time.Microsecond {
+					slow++
+				}
+			}
+			b.ReportMetric(q(0.5)*1000, "touch-p50-ns")
+			b.ReportMetric(q(0.999), "touch-p99.9-µs")
+			b.ReportMetric(float64(lat[len(lat)-1].Nanoseconds())/1000, "touch-max-µs")
+			b.ReportMetric(float64(slow), "touches>20µs")
+		})
+	}
+}
