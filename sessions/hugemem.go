@@ -3,6 +3,7 @@ package sessions
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -39,6 +40,46 @@ type arena struct {
 	cur, end uintptr        // offsets: what is left of it
 	regions  []region       // everything mapped, for release
 	counted  int64          // bytes mapped and not given back (Stats.OffHeapBytes)
+
+	// A region mapped and faulted in ahead of need (see prepare), the next
+	// current region if it is large enough; its mapping, nil if none.
+	spare     region
+	released  bool        // release has run
+	wantSpare atomic.Bool // alloc has taken the spare, or found none
+	preparing atomic.Bool // a prepare is under way
+}
+
+// spareSize is the size of a spare region: one huge page, as large as
+// most blocks (chunks, wheel nodes, indexes up to 512k entries).
+const spareSize = hugePage
+
+// prepare maps and faults in a spare region when alloc wants one. The
+// first write to a huge page costs the kernel 0.1-6 ms on these machines
+// (it zeroes 2 MiB, and may first compact memory to find them), and alloc
+// runs with a shard locked: a create calls prepare before it locks its
+// shard, so that the fault is paid with no lock held, by the one create
+// that calls it, and the touches of that shard do not wait for it.
+func (a *arena) prepare() {
+	if !offHeap || !a.wantSpare.Load() || !a.preparing.CompareAndSwap(false, true) {
+		return
+	}
+	defer a.preparing.Store(false)
+	base, mapping := mapRegion(spareSize)
+	if base == nil {
+		return
+	}
+	for off := uintptr(0); off < spareSize; off += 4096 {
+		*(*byte)(unsafe.Add(base, off)) = 0 // the write faults the page in
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.spare.mapping != nil || a.released {
+		unmapAll(mapping) // another spare is there already, or no use for one
+		return
+	}
+	a.spare = region{base: base, size: spareSize, mapping: mapping}
+	a.count(spareSize)
+	a.wantSpare.Store(false)
 }
 
 // count adds d to what the arena holds off the heap. The caller holds a.mu.
@@ -71,14 +112,22 @@ func (a *arena) alloc(size, align int) unsafe.Pointer {
 	off := (a.cur + uintptr(align) - 1) &^ (uintptr(align) - 1)
 	if a.base == nil || off+uintptr(size) > a.end {
 		a.retireTail()
-		n := (uintptr(size) + hugePage - 1) &^ (hugePage - 1)
-		base, mapping := mapRegion(n)
-		if base == nil { // the mapping failed: fall back to the heap
-			return unsafe.Pointer(unsafe.SliceData(make([]uint64, (size+7)/8)))
+		a.wantSpare.Store(true)
+		if a.spare.mapping != nil && uintptr(size) <= a.spare.size {
+			// Mapped, faulted in and counted by prepare.
+			a.regions = append(a.regions, a.spare)
+			a.base, off, a.end = a.spare.base, 0, a.spare.size
+			a.spare = region{}
+		} else {
+			n := (uintptr(size) + hugePage - 1) &^ (hugePage - 1)
+			base, mapping := mapRegion(n)
+			if base == nil { // the mapping failed: fall back to the heap
+				return unsafe.Pointer(unsafe.SliceData(make([]uint64, (size+7)/8)))
+			}
+			a.regions = append(a.regions, region{base: base, size: n, mapping: mapping})
+			a.count(int64(n))
+			a.base, off, a.end = base, 0, n
 		}
-		a.regions = append(a.regions, region{base: base, size: n, mapping: mapping})
-		a.count(int64(n))
-		a.base, off, a.end = base, 0, n
 	}
 	a.cur = off + uintptr(size)
 	return unsafe.Add(a.base, off)
@@ -140,6 +189,12 @@ func (a *arena) release() {
 		a.count(-int64(r.size - r.discarded))
 	}
 	a.regions = nil
+	if a.spare.mapping != nil {
+		unmapAll(a.spare.mapping)
+		a.count(-int64(a.spare.size))
+		a.spare = region{}
+	}
+	a.released = true
 }
 
 // bytes is alloc for the wheel, which takes its node chunks as bytes.
@@ -176,6 +231,14 @@ func (m *storeMemory) held() int64 {
 		return 0
 	}
 	return m.chunks.held() + m.index.held()
+}
+
+// prepare readies both arenas' spare regions if they want one.
+func (m *storeMemory) prepare() {
+	if m != nil {
+		m.chunks.prepare()
+		m.index.prepare()
+	}
 }
 
 func (m *storeMemory) release() {

@@ -49,3 +49,55 @@ func TestArenaBlocks(t *testing.T) {
 		t.Fatalf("%d bytes still counted after release", a.counted)
 	}
 }
+
+// TestArenaSpare checks that a region prepared ahead of need is where the
+// next blocks come from, zeroed and counted, and that release gives back
+// a spare that was never used.
+func TestArenaSpare(t *testing.T) {
+	if !offHeap {
+		t.Skip("the table is on the heap in this build (race detector, or not Linux)")
+	}
+	var a arena
+	a.prepare() // nothing wanted yet: no spare
+	if a.spare.mapping != nil {
+		t.Fatal("prepare made a spare nobody wanted")
+	}
+	allocSlice[record](&a, recChunkLen, 64) // maps a region: wants a spare
+	if !a.wantSpare.Load() {
+		t.Fatal("alloc that mapped a region does not want a spare")
+	}
+	a.prepare()
+	if a.spare.mapping == nil || a.wantSpare.Load() {
+		t.Fatal("prepare made no spare")
+	}
+	spare := uintptr(a.spare.base)
+	if a.counted != 2*hugePage {
+		t.Fatalf("counted %d with one region and a spare, want %d", a.counted, 2*hugePage)
+	}
+	// Fill the current region, then one block more: from the spare.
+	var c []record
+	for i := 1; i <= hugePage/(recChunkLen*32); i++ {
+		c = allocSlice[record](&a, recChunkLen, 64)
+		for j := range c {
+			if c[j] != (record{}) {
+				t.Fatalf("block %d not zeroed", i)
+			}
+		}
+		c[0].gen = 1
+	}
+	if p := uintptr(unsafe.Pointer(&c[0])); p != spare {
+		t.Fatalf("block after a full region at %#x, not at the spare %#x", p, spare)
+	}
+	if a.spare.mapping != nil || !a.wantSpare.Load() {
+		t.Fatal("the spare was not taken as it should be")
+	}
+	a.prepare()
+	a.release()
+	if a.counted != 0 {
+		t.Fatalf("%d bytes still counted after release", a.counted)
+	}
+	a.prepare() // after release: no spare is kept
+	if a.spare.mapping != nil {
+		t.Fatal("prepare after release kept a spare")
+	}
+}

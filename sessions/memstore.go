@@ -98,6 +98,9 @@ func (st *memStore) file(sh *shard, slot uint32, end int64) {
 
 func (st *memStore) create(id ID) (ref, error) {
 	sh := st.shardOf(id)
+	// Fresh memory is faulted in here, with no lock held, rather than
+	// under the shard's lock by the first write to it (hugemem.go).
+	st.mem.prepare()
 	sh.lockTouch() // a request waits: the sweep lets it in
 	defer sh.mu.Unlock()
 	if st.closed.Load() { // checked under the lock: see shutdown

@@ -57,13 +57,13 @@ const (
 // slots. Everything in it is guarded by mu except due.
 //
 // The index is not a Go map: map[ID]uint32 costs 30-48 bytes per session;
-// this one costs 4 bytes per entry at a load factor kept between 0.68 and
-// 0.85 (4.7-5.9 bytes per session). A probe that misses crosses about 23
-// entries at the highest load, two cache lines, and the tags keep it from
-// reading records. It uses linear probing (IDs are random, so
-// their first 8 bytes are the hash), an 8-bit tag from another byte of the ID
-// so that most probes that miss never read a record, and backward-shift
-// deletion so there are no tombstones.
+// this one costs 4 bytes per entry at a load factor kept between 0.425 and
+// 0.85 (4.7-9.4 bytes per session; see idxGrowth). A probe that misses
+// crosses about 23 entries at the highest load, two cache lines, and the
+// tags keep it from reading records. It uses linear probing (IDs are
+// random, so their first 8 bytes are the hash), an 8-bit tag from another
+// byte of the ID so that most probes that miss never read a record, and
+// backward-shift deletion so there are no tombstones.
 type shard struct {
 	shardData
 	// Round the size up to whole cache lines, so that every shard starts
@@ -81,13 +81,20 @@ type shardData struct { // see shard
 	stats  shardStats
 	births [][]int64 // time of creation, chunked like chunks
 
-	count  int
+	count  int    // entries in the index (both, while it grows)
 	used   uint32 // slots handed out so far
 	free   uint32 // first free slot + 1; 0: none
 	num    uint16 // this shard's index in memStore.shards
 	wheel  wheel.Wheel
 	extras map[uint32]*extra
-	mem    *storeMemory // where chunks and large indexes come from; nil: the heap
+
+	// While the index grows (see idxGrowth): the old index, a bit per
+	// slot below limit whose entry has moved, and the next slot to move.
+	old           []uint32
+	moved         []uint64
+	limit, cursor uint32
+
+	mem *storeMemory // where chunks and large indexes come from; nil: the heap
 
 	// Callbacks shared by sessions (notes.go): per slot, the number of its
 	// note, chunked like chunks (a chunk is made when first needed); the
@@ -137,21 +144,34 @@ func home(h uint64, n int) int {
 	return int(hi)
 }
 
-// find returns the slot of id and its position in the index.
+// find returns the slot of id and its position in the index: in the
+// current index, or, while the index grows, at len(idx)+p for position p
+// of the old one (see grow).
 func (s *shard) find(id ID) (slot uint32, pos int, ok bool) {
-	n := len(s.idx)
+	if slot, pos, ok = s.findIn(s.idx, id, false); ok || s.old == nil {
+		return slot, pos, ok
+	}
+	// The old index may still name sessions whose entries have moved to
+	// the new one and that have ended since: only a live one counts.
+	slot, pos, ok = s.findIn(s.old, id, true)
+	return slot, len(s.idx) + pos, ok
+}
+
+// findIn looks id up in the index tbl; with live, only a live record counts.
+func (s *shard) findIn(tbl []uint32, id ID, live bool) (slot uint32, pos int, ok bool) {
+	n := len(tbl)
 	if n == 0 {
 		return 0, 0, false
 	}
 	tag := id.tag()
 	for i := home(id.hash(), n); ; {
-		e := s.idx[i]
+		e := tbl[i]
 		if e == 0 {
 			return 0, 0, false
 		}
 		if e>>idxSlotBits == tag {
 			slot := e&idxSlotMask - 1
-			if s.rec(slot).id == id {
+			if r := s.rec(slot); r.id == id && (!live || r.gen&stateMask == stateLive) {
 				return slot, i, true
 			}
 		}
@@ -161,29 +181,114 @@ func (s *shard) find(id ID) (slot uint32, pos int, ok bool) {
 	}
 }
 
-// index adds id -> slot to the index; the record must already be live. When
-// the entry would push the load past 0.85, the index grows by a quarter instead
-// and is rebuilt from the arena, which includes the new record: reading the
-// records in slot order is sequential, where walking the old index would
-// fetch one random record per entry to learn its hash.
+// The index doubles when an entry would push its load past 0.85, and does
+// so incrementally, as Redis's dict rehashes (dict.c, _dictRehashStep), so
+// that no insert holds the shard's lock for long: a rebuild of the whole
+// index at once held it 1.4-3.8 ms at 10M sessions. Doubling places each
+// entry about once more over the index's growth; growing by a quarter, as
+// it did, placed it four times more (18-20% of a create at 10M), for a
+// load between 0.68 and 0.85 instead of 0.425 and 0.85 (1.2-4.7 bytes per
+// session less). Growing by a quarter incrementally was slower still: the
+// moves, spread over the creates, no longer find the new index in cache.
+// While it grows, the shard has two indexes: old, which new entries no
+// longer enter, and idx, the new one. Every insert first moves the entries
+// of a few more slots from old to idx, walking the arena in slot order up
+// to the slots used when growth began (reading records in order is
+// sequential, where walking the old index would fetch one random record
+// per entry to learn its hash), so that the move is done before idx is
+// full. moved has a bit per slot below that bound, set when the slot's
+// entry is in idx; a slot at or above it is always in idx. Entries left
+// behind in old are not removed: old is dropped whole when the walk ends,
+// and until then find looks in old only after idx, and accepts from it only
+// a live record with the ID it looks for: a left-behind entry's session is
+// in idx, found first, or has ended, and its slot may hold another session
+// now, whose ID differs.
+const idxGrowth = 2
+
+// index adds id -> slot to the index; the record must already be live.
 func (s *shard) index(id ID, slot uint32) {
-	if (s.count+1)*20 <= len(s.idx)*17 {
-		s.place(id, slot)
-		s.count++
-		return
+	// The record is live already: marked first, so the walk does not
+	// place it as well.
+	s.markMoved(slot)
+	if s.old != nil {
+		s.migrate()
 	}
-	old := s.idx
-	s.idx = s.newIndex(max(16, len(s.idx)*5/4))
-	s.count = 0
-	for sl := range s.used {
+	if (s.count+1)*20 > len(s.idx)*17 {
+		if s.old != nil {
+			s.migrateAll() // migrate's pace keeps this from happening
+		}
+		s.grow()
+		s.markMoved(slot)
+	}
+	place(s.idx, id, slot)
+	s.count++
+}
+
+// markMoved notes, while the index grows, that the entry of slot is in the
+// new index.
+func (s *shard) markMoved(slot uint32) {
+	if s.old != nil && slot < s.limit {
+		s.moved[slot/64] |= 1 << (slot % 64)
+	}
+}
+
+// grow starts moving the index to one idxGrowth times as long.
+func (s *shard) grow() {
+	s.old = s.idx
+	s.idx = s.newIndex(max(16, len(s.old)*idxGrowth))
+	s.limit, s.cursor = s.used, 0
+	s.moved = make([]uint64, (s.limit+63)/64)
+	if len(s.old) == 0 {
+		s.endMigration()
+	}
+}
+
+// migrate moves the entries of the next few slots to the new index: enough
+// that the walk ends before the new index holds 0.85 of its length, and at
+// least idxStep, so that it ends soon (lookups of sessions not yet moved
+// probe both indexes).
+func (s *shard) migrate() {
+	const idxStep = 32
+	room := len(s.idx)*17/20 - s.count // inserts left before idx is full
+	left := int(s.limit - s.cursor)
+	step := idxStep
+	if room > 0 {
+		step = max(step, (left+room-1)/room)
+	} else {
+		step = left
+	}
+	s.migrateTo(s.cursor + uint32(min(step, left)))
+}
+
+func (s *shard) migrateAll() { s.migrateTo(s.limit) }
+
+func (s *shard) migrateTo(to uint32) {
+	for sl := s.cursor; sl < to; sl++ {
+		if s.moved[sl/64]&(1<<(sl%64)) != 0 {
+			continue
+		}
 		if r := s.rec(sl); r.gen&stateMask == stateLive {
-			s.place(r.id, sl)
-			s.count++
+			place(s.idx, r.id, sl)
+			s.markMoved(sl)
 		}
 	}
-	if s.mem != nil {
-		freeSlice(&s.mem.index, old)
+	s.cursor = to
+	if to == s.limit {
+		s.endMigration()
 	}
+}
+
+func (s *shard) endMigration() {
+	if s.mem != nil {
+		freeSlice(&s.mem.index, s.old)
+	}
+	s.old, s.moved, s.limit, s.cursor = nil, nil, 0, 0
+}
+
+// inOld reports whether the entry of the session in slot is in the old
+// index (which only holds entries while the index grows).
+func (s *shard) inOld(slot uint32) bool {
+	return s.old != nil && slot < s.limit && s.moved[slot/64]&(1<<(slot%64)) == 0
 }
 
 // bigIndex is the length from which an index is allocated off the heap,
@@ -197,15 +302,15 @@ func (s *shard) newIndex(n int) []uint32 {
 	return allocSlice[uint32](&s.mem.index, n, 4096)
 }
 
-func (s *shard) place(id ID, slot uint32) {
-	n := len(s.idx)
+func place(tbl []uint32, id ID, slot uint32) {
+	n := len(tbl)
 	i := home(id.hash(), n)
-	for s.idx[i] != 0 {
+	for tbl[i] != 0 {
 		if i++; i == n {
 			i = 0
 		}
 	}
-	s.idx[i] = id.tag()<<idxSlotBits | (slot + 1)
+	tbl[i] = id.tag()<<idxSlotBits | (slot + 1)
 }
 
 // unindexSlot removes the entry of id, which names slot, from the index. pos
@@ -214,26 +319,64 @@ func (s *shard) place(id ID, slot uint32) {
 // in the index is left alone: removing "something" would drop another
 // session's entry.
 func (s *shard) unindexSlot(id ID, slot uint32, pos int) {
-	if pos < 0 || pos >= len(s.idx) || s.idx[pos]&idxSlotMask != slot+1 {
-		var ok bool
-		if _, pos, ok = s.find(id); !ok {
+	tbl, base := s.idx, 0
+	if s.inOld(slot) {
+		tbl, base = s.old, len(s.idx)
+	}
+	if p := pos - base; pos < 0 || p < 0 || p >= len(tbl) || tbl[p]&idxSlotMask != slot+1 {
+		if p = entryOf(tbl, id, slot); p < 0 {
 			return
 		}
+		pos = base + p
 	}
 	s.unindex(pos)
 }
 
-// unindex removes the entry at pos, shifting later entries of its cluster
-// back into the hole when that keeps them reachable from their home (Knuth's
-// Algorithm R), so that probes never need tombstones.
+// entryOf returns the position in tbl of the entry of id that names slot,
+// or -1.
+func entryOf(tbl []uint32, id ID, slot uint32) int {
+	n := len(tbl)
+	if n == 0 {
+		return -1
+	}
+	want := id.tag()<<idxSlotBits | (slot + 1)
+	for i := home(id.hash(), n); ; {
+		switch tbl[i] {
+		case 0:
+			return -1
+		case want:
+			return i
+		}
+		if i++; i == n {
+			i = 0
+		}
+	}
+}
+
+// unindex removes the entry at pos, as find returns it.
 func (s *shard) unindex(pos int) {
-	n := len(s.idx)
+	if pos >= len(s.idx) {
+		unindexIn(s, s.old, pos-len(s.idx))
+	} else {
+		unindexIn(s, s.idx, pos)
+	}
+	s.count--
+}
+
+// unindexIn removes the entry at pos of tbl, shifting later entries of its
+// cluster back into the hole when that keeps them reachable from their home
+// (Knuth's Algorithm R), so that probes never need tombstones. In the old
+// index, entries left behind (see idxGrowth) may have records that name
+// another session now, whose home is not theirs: whether they move or not
+// concerns only them, as each entry is judged by its own home.
+func unindexIn(s *shard, tbl []uint32, pos int) {
+	n := len(tbl)
 	hole := pos
 	for j := pos; ; {
 		if j++; j == n {
 			j = 0
 		}
-		e := s.idx[j]
+		e := tbl[j]
 		if e == 0 {
 			break
 		}
@@ -241,12 +384,11 @@ func (s *shard) unindex(pos int) {
 		// The entry at j may fill the hole unless its home lies cyclically
 		// in (hole, j].
 		if (hole <= j && (k <= hole || k > j)) || (hole > j && k <= hole && k > j) {
-			s.idx[hole] = e
+			tbl[hole] = e
 			hole = j
 		}
 	}
-	s.idx[hole] = 0
-	s.count--
+	tbl[hole] = 0
 }
 
 // alloc returns a free slot, or false if the shard holds MaxShardSessions.
