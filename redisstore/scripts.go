@@ -36,12 +36,12 @@ const clockLine = `local t=redis.call('TIME') local now=t[1]*1000+math.floor(t[2
 var clockScript = newScript(`return now`)
 
 // createScript: KEYS due, hash; ARGV id, idle ms, absolute ms (0: none), grace ms.
-// NX semantics: an id whose hash or due member exists is refused ({now,-1}).
+// NX semantics: an id whose hash or due member exists is refused ({now,-1});
+// ZADD NX is the due member's test and its insertion at once.
 var createScript = newScript(`
-if redis.call('EXISTS',KEYS[2])==1 or redis.call('ZSCORE',KEYS[1],ARGV[1]) then return {now,-1} end
 local i=tonumber(ARGV[2]) local d=now+i local a=0
 if tonumber(ARGV[3])>0 then a=now+ARGV[3] if a<d then d=a end end
-redis.call('ZADD',KEYS[1],d,ARGV[1])
+if redis.call('EXISTS',KEYS[2])==1 or redis.call('ZADD',KEYS[1],'NX',d,ARGV[1])==0 then return {now,-1} end
 if a>0 then redis.call('HSET',KEYS[2],'c',now,'d',d,'i',i,'a',a) else redis.call('HSET',KEYS[2],'c',now,'d',d,'i',i) end
 redis.call('PEXPIREAT',KEYS[2],d+ARGV[4])
 return {now,d}`)

@@ -82,6 +82,24 @@ func TestCreateNX(t *testing.T) {
 	if !errors.Is(err, sessions.ErrNotFound) {
 		t.Errorf("Lookup of an ending session = %v, %v; want ErrNotFound", got, err)
 	}
+	// Due but its hash gone (garbage-collected, not yet claimed): in use,
+	// and its due entry untouched.
+	id2 := newID(t)
+	if _, err := st.Create(bg, id2); err != nil {
+		t.Fatal(err)
+	}
+	b := st.bucket(id2)
+	r.MustDo("DEL", st.hashKey(b, id2.String()))
+	score := r.MustDo("ZSCORE", st.keys[b].due, id2.String())
+	if _, err := st.Create(bg, id2); !errors.Is(err, sessions.ErrIDInUse) {
+		t.Errorf("Create over a due entry without a hash = %v, want ErrIDInUse", err)
+	}
+	if s := r.MustDo("ZSCORE", st.keys[b].due, id2.String()); s != score {
+		t.Errorf("refused Create moved the due entry from %s to %s", score, s)
+	}
+	if n := r.MustDo("EXISTS", st.hashKey(b, id2.String())); n != "0" {
+		t.Errorf("refused Create wrote the hash")
+	}
 }
 
 // The clock is Redis's: deadlines are Redis TIME plus the idle timeout, and
