@@ -361,7 +361,8 @@ func (s *Store) quiet(b int, id sessions.ID) bool {
 	return s.hints.quiet(id, hi)
 }
 
-// lookupTouch is a touching lookup in one script: see Lookup.
+// lookupTouch is a touching lookup in one script (see Lookup), counted in
+// Stats as a "touch", whether it wrote or not.
 func (s *Store) lookupTouch(ctx context.Context, id sessions.ID, b int, ids, hk string) (sessions.Record, error) {
 	v, err := s.run(ctx, opTouch, b, lookupTouchScript, []string{s.keys[b].due, hk}, []string{ids, ms(s.slackMs), s.graceMs})
 	if err != nil {
