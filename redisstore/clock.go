@@ -109,15 +109,24 @@ func (h hints) put(id [16]byte, dueMs int64) {
 	h[i].Store(tag<<hintTimeBits | uint64(dueMs)&hintTimeMask)
 }
 
-// quiet reports whether id's hint says that a touch at Redis time up to
-// hiUs (µs) writes nothing; false when there is no hint.
-func (h hints) quiet(id [16]byte, hiUs int64) bool {
+// What a hint says of a touch.
+const (
+	hintNone  = iota // no hint for the session (never seen, or lost to a collision)
+	hintQuiet        // the touch writes nothing
+	hintWrite        // the touch writes
+)
+
+// say returns what id's hint says of a touch at Redis time up to hiUs (µs).
+func (h hints) say(id [16]byte, hiUs int64) int {
 	i, tag := hintSlot(id)
 	v := h[i].Load()
 	if v>>hintTimeBits != tag {
-		return false
+		return hintNone
 	}
 	hiMs := uint64((hiUs + 999) / 1000)
 	// due - hi, as a signed 40-bit number: not negative means hi <= due.
-	return (v-hiMs)&hintTimeMask < 1<<(hintTimeBits-1)
+	if (v-hiMs)&hintTimeMask < 1<<(hintTimeBits-1) {
+		return hintQuiet
+	}
+	return hintWrite
 }

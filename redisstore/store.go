@@ -280,8 +280,8 @@ func two(v []rueidis.RedisMessage) (a, b int64, err error) {
 // will not write, that is an HMGET of its hash, decided against this
 // process's estimate of Redis's clock; a touch that does write then takes
 // a second round trip, so the hint must have been wrong. A touch that the
-// hint says will write, or cannot tell about, runs lookupTouchScript
-// instead: one round trip that reads, decides against Redis's own time and
+// hint says will write, or (without ClientCache) cannot tell about, runs
+// lookupTouchScript instead (see expectWrite): one round trip that reads, decides against Redis's own time and
 // writes. Either way a touch writes a new deadline only when the written
 // one would no longer cover now plus the idle timeout: a busy session
 // costs at most one write per Slack.
@@ -291,7 +291,7 @@ func (s *Store) Lookup(ctx context.Context, id sessions.ID, touch bool) (session
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
 	hk := s.hashKey(b, ids)
-	if touch && (!s.clocks[b].fresh(s.mono()) || !s.quiet(b, id)) {
+	if touch && s.expectWrite(b, id) {
 		// The script reads Redis's clock itself: no syncClocks first.
 		return s.lookupTouch(ctx, id, b, ids, hk)
 	}
@@ -353,12 +353,26 @@ func (s *Store) Lookup(ctx context.Context, id sessions.ID, touch bool) (session
 	return s.makeRecord(id, c, nd, i, owner), nil
 }
 
-// quiet reports whether id's hint says that a touch now writes nothing,
-// judged at the latest Redis time possible (a touch that turns out to
-// write costs a second round trip, never a missed write).
-func (s *Store) quiet(b int, id sessions.ID) bool {
+// expectWrite reports whether a touch of id should run lookupTouchScript
+// at once: its hint says the touch writes, judged at the latest Redis time
+// possible, or, without ClientCache, there is no hint (or no fresh clock
+// to judge it by). With ClientCache the HMGET of a session without a hint
+// is likely served from the cache, which costs no round trip at all: its
+// touch, if it must write, is then the one round trip. A wrong guess costs
+// a second round trip (or a script where an HMGET would do), never a
+// missed write: both paths decide against Redis's state.
+func (s *Store) expectWrite(b int, id sessions.ID) bool {
+	if !s.clocks[b].fresh(s.mono()) {
+		return s.o.ClientCache == 0
+	}
 	_, hi := s.redisNow(b)
-	return s.hints.quiet(id, hi)
+	switch s.hints.say(id, hi) {
+	case hintWrite:
+		return true
+	case hintNone:
+		return s.o.ClientCache == 0
+	}
+	return false
 }
 
 // lookupTouch is a touching lookup in one script (see Lookup), counted in
