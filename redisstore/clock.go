@@ -106,7 +106,11 @@ func hintSlot(id [16]byte) (slot int, tag uint64) {
 // put remembers that id's touch writes once Redis time passes dueMs.
 func (h hints) put(id [16]byte, dueMs int64) {
 	i, tag := hintSlot(id)
-	h[i].Store(tag<<hintTimeBits | uint64(dueMs)&hintTimeMask)
+	// Stored only if changed: most lookups see the hint they already had,
+	// and a store would take the cache line from the other cores.
+	if v := tag<<hintTimeBits | uint64(dueMs)&hintTimeMask; h[i].Load() != v {
+		h[i].Store(v)
+	}
 }
 
 // What a hint says of a touch.
