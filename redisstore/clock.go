@@ -74,3 +74,63 @@ func (s *Store) redisNow(b int) (lo, hi int64) {
 	c := &s.clocks[b]
 	return m + c.lo.Load(), m + c.hi.Load()
 }
+
+// A touching lookup that must write costs one round trip if it knows so
+// before it reads: it then runs lookupTouchScript, which reads, decides and
+// writes at once, instead of an HMGET followed by touchScript. Whether a
+// session's touch will write is a function of its deadline minus its idle
+// timeout, the Redis time after which its next touch writes ("due to
+// write"); the hints remember that time per session, as this process last
+// read it, in a fixed array (hintSlots words, 256 KiB per Store)
+// direct-mapped by the session ID's random bits: a hint may be lost to a
+// colliding session, stale, or torn, and then only costs a round trip,
+// because both paths decide against Redis's state and never against the hint.
+const hintSlots = 1 << 15
+
+// A slot packs a 24-bit tag of the ID above the due-to-write time in ms,
+// modulo 2^40 (34 years; compared modulo the same).
+const (
+	hintTimeBits = 40
+	hintTimeMask = 1<<hintTimeBits - 1
+)
+
+// hints holds one word per slot: tag<<40 | due-to-write ms mod 2^40.
+type hints []atomic.Uint64
+
+func hintSlot(id [16]byte) (slot int, tag uint64) {
+	x := uint64(id[8]) | uint64(id[9])<<8 | uint64(id[10])<<16 | uint64(id[11])<<24 |
+		uint64(id[12])<<32 | uint64(id[13])<<40 | uint64(id[14])<<48 | uint64(id[15])<<56
+	return int(x % hintSlots), x >> 40
+}
+
+// put remembers that id's touch writes once Redis time passes dueMs.
+func (h hints) put(id [16]byte, dueMs int64) {
+	i, tag := hintSlot(id)
+	// Stored only if changed: most lookups see the hint they already had,
+	// and a store would take the cache line from the other cores.
+	if v := tag<<hintTimeBits | uint64(dueMs)&hintTimeMask; h[i].Load() != v {
+		h[i].Store(v)
+	}
+}
+
+// What a hint says of a touch.
+const (
+	hintNone  = iota // no hint for the session (never seen, or lost to a collision)
+	hintQuiet        // the touch writes nothing
+	hintWrite        // the touch writes
+)
+
+// say returns what id's hint says of a touch at Redis time up to hiUs (µs).
+func (h hints) say(id [16]byte, hiUs int64) int {
+	i, tag := hintSlot(id)
+	v := h[i].Load()
+	if v>>hintTimeBits != tag {
+		return hintNone
+	}
+	hiMs := uint64((hiUs + 999) / 1000)
+	// due - hi, as a signed 40-bit number: not negative means hi <= due.
+	if (v-hiMs)&hintTimeMask < 1<<(hintTimeBits-1) {
+		return hintQuiet
+	}
+	return hintWrite
+}

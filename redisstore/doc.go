@@ -19,11 +19,16 @@
 //
 // Deadlines are Redis's: every change is a Lua script that reads TIME, so
 // processes whose clocks disagree still agree on every ending. A lookup is
-// one round trip (an HMGET of the session's hash), decided against a local
+// one round trip: an HMGET of the session's hash, decided against a local
 // estimate of Redis's time that errs toward "alive" (an ending may be seen
-// late, never early); a touch writes a new deadline only when the written
-// one would no longer cover the idle timeout, moving it Slack further, so
-// a busy session costs at most one write per Slack and ends at most one
+// late, never early), or, for a touch that must write, one script that
+// reads, decides with Redis's TIME and writes. Which of the two a touch
+// needs, the store guesses from the deadline it last saw for the session
+// (a fixed table of 32768 hints, 256 KiB; a session it has no hint for
+// gets the script, or with ClientCache the cached HMGET, and a wrong guess
+// costs a second round trip, never a missed write). A touch writes a new deadline only when the written one
+// would no longer cover the idle timeout, moving it Slack further, so a
+// busy session costs at most one write per Slack and ends at most one
 // Slack late, never early.
 //
 // # Layout

@@ -36,12 +36,12 @@ const clockLine = `local t=redis.call('TIME') local now=t[1]*1000+math.floor(t[2
 var clockScript = newScript(`return now`)
 
 // createScript: KEYS due, hash; ARGV id, idle ms, absolute ms (0: none), grace ms.
-// NX semantics: an id whose hash or due member exists is refused ({now,-1}).
+// NX semantics: an id whose hash or due member exists is refused ({now,-1});
+// ZADD NX is the due member's test and its insertion at once.
 var createScript = newScript(`
-if redis.call('EXISTS',KEYS[2])==1 or redis.call('ZSCORE',KEYS[1],ARGV[1]) then return {now,-1} end
 local i=tonumber(ARGV[2]) local d=now+i local a=0
 if tonumber(ARGV[3])>0 then a=now+ARGV[3] if a<d then d=a end end
-redis.call('ZADD',KEYS[1],d,ARGV[1])
+if redis.call('EXISTS',KEYS[2])==1 or redis.call('ZADD',KEYS[1],'NX',d,ARGV[1])==0 then return {now,-1} end
 if a>0 then redis.call('HSET',KEYS[2],'c',now,'d',d,'i',i,'a',a) else redis.call('HSET',KEYS[2],'c',now,'d',d,'i',i) end
 redis.call('PEXPIREAT',KEYS[2],d+ARGV[4])
 return {now,d}`)
@@ -61,6 +61,23 @@ local nd=w+ARGV[2] if a and a<nd then nd=a end
 if redis.call('ZADD',KEYS[1],'XX','GT','CH',nd,ARGV[1])==0 then return {now,-1,0} end
 redis.call('HSET',KEYS[2],'d',nd) redis.call('PEXPIREAT',KEYS[2],nd+ARGV[3])
 return {now,nd,1}`)
+
+// lookupTouchScript: KEYS due, hash; ARGV id, slack ms, grace ms. A
+// lookup and its touch in one round trip, for a lookup that expects to
+// write: the touchScript's decision, made against Redis's own now rather
+// than the client's estimate, and the record's fields. Reply {now,
+// deadline, wrote, created, idle, owner}, or {now,-1,0} if not alive
+// (touch never resurrects).
+var lookupTouchScript = newScript(`
+local f=redis.call('HMGET',KEYS[2],'d','i','a','r','c','o') local d=tonumber(f[1])
+if not d or f[4] or d<=now then return {now,-1,0} end
+local a=tonumber(f[3]) local w=now+f[2]
+if a and a<w then w=a end
+if w<=d then return {now,d,0,f[5],f[2],f[6] or ''} end
+local nd=w+ARGV[2] if a and a<nd then nd=a end
+if redis.call('ZADD',KEYS[1],'XX','GT','CH',nd,ARGV[1])==0 then return {now,-1,0} end
+redis.call('HSET',KEYS[2],'d',nd) redis.call('PEXPIREAT',KEYS[2],nd+ARGV[3])
+return {now,nd,1,f[5],f[2],f[6] or ''}`)
 
 // renewScript: KEYS due, old hash, new hash; ARGV old id, new id, slack ms,
 // grace ms, owner index prefix. Both ids are in one bucket. Reply

@@ -25,6 +25,7 @@ type Store struct {
 	start  time.Time
 	st     stats
 	rot    atomic.Uint32
+	hints  hints // see lookupTouchScript
 
 	// From Open: the manager's timeouts, in ms, and the slack.
 	idleMs, absMs, slackMs int64
@@ -59,6 +60,7 @@ func New(c rueidis.Client, o Options) (*Store, error) {
 		c: c, o: o, mask: o.Buckets - 1,
 		keys:    make([]bucketKeys, o.Buckets),
 		clocks:  make([]clock, o.Buckets),
+		hints:   make(hints, hintSlots),
 		start:   time.Now(),
 		graceMs: strconv.FormatInt(o.Grace.Milliseconds(), 10),
 		leaseMs: strconv.FormatInt(o.Lease.Milliseconds(), 10),
@@ -273,21 +275,30 @@ func two(v []rueidis.RedisMessage) (a, b int64, err error) {
 	return a, b, nil
 }
 
-// Lookup returns the record of the live session id in one round trip (an
-// HMGET of its hash, decided against this process's estimate of Redis's
-// clock). With touch, a second round trip writes a new deadline only when
-// the written one would no longer cover now plus the idle timeout: a busy
-// session costs at most one write per Slack.
+// Lookup returns the record of the live session id in one round trip.
+// Without touch, or with one that this process's hint (see hints) says
+// will not write, that is an HMGET of its hash, decided against this
+// process's estimate of Redis's clock; a touch that does write then takes
+// a second round trip, so the hint must have been wrong. A touch that the
+// hint says will write, or (without ClientCache) cannot tell about, runs
+// lookupTouchScript instead (see expectWrite): one round trip that reads, decides against Redis's own time and
+// writes. Either way a touch writes a new deadline only when the written
+// one would no longer cover now plus the idle timeout: a busy session
+// costs at most one write per Slack.
 func (s *Store) Lookup(ctx context.Context, id sessions.ID, touch bool) (sessions.Record, error) {
 	b, ids := s.bucket(id), id.String()
 	// One Timeout for the whole lookup, clock reading and touch included.
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
+	hk := s.hashKey(b, ids)
+	if touch && s.expectWrite(b, id) {
+		// The script reads Redis's clock itself: no syncClocks first.
+		return s.lookupTouch(ctx, id, b, ids, hk)
+	}
 	err := s.syncClocks(ctx, b)
 	if err != nil {
 		return sessions.Record{}, err
 	}
-	hk := s.hashKey(b, ids)
 	t0 := time.Now()
 	var f []rueidis.RedisMessage
 	cached := false
@@ -316,6 +327,7 @@ func (s *Store) Lookup(ctx context.Context, id sessions.ID, touch bool) (session
 		return sessions.Record{}, sessions.ErrNotFound
 	}
 	i, _ := f[2].AsInt64()
+	s.hints.put(id, d-i)
 	// No write if the deadline covers the idle timeout from the latest
 	// Redis time possible, or is the absolute deadline, which no touch moves.
 	if a, err := f[3].AsInt64(); !touch || hi+i*1000 <= d*1000 || (err == nil && d >= a) {
@@ -335,9 +347,62 @@ func (s *Store) Lookup(ctx context.Context, id sessions.ID, touch bool) (session
 	if w, _ := v[2].AsInt64(); w == 1 {
 		s.st.touchWrites.Add(1)
 	}
+	s.hints.put(id, nd-i)
 	c, _ := f[0].AsInt64()
 	owner, _ := f[5].ToString()
 	return s.makeRecord(id, c, nd, i, owner), nil
+}
+
+// expectWrite reports whether a touch of id should run lookupTouchScript
+// at once: its hint says the touch writes, judged at the latest Redis time
+// possible, or, without ClientCache, there is no hint (or no fresh clock
+// to judge it by). With ClientCache the HMGET of a session without a hint
+// is likely served from the cache, which costs no round trip at all: its
+// touch, if it must write, is then the one round trip. A wrong guess costs
+// a second round trip (or a script where an HMGET would do), never a
+// missed write: both paths decide against Redis's state.
+func (s *Store) expectWrite(b int, id sessions.ID) bool {
+	if !s.clocks[b].fresh(s.mono()) {
+		return s.o.ClientCache == 0
+	}
+	_, hi := s.redisNow(b)
+	switch s.hints.say(id, hi) {
+	case hintWrite:
+		return true
+	case hintNone:
+		return s.o.ClientCache == 0
+	}
+	return false
+}
+
+// lookupTouch is a touching lookup in one script (see Lookup), counted in
+// Stats as a "touch", whether it wrote or not.
+func (s *Store) lookupTouch(ctx context.Context, id sessions.ID, b int, ids, hk string) (sessions.Record, error) {
+	v, err := s.run(ctx, opTouch, b, lookupTouchScript, []string{s.keys[b].due, hk}, []string{ids, ms(s.slackMs), s.graceMs})
+	if err != nil {
+		return sessions.Record{}, err
+	}
+	_, d, err := two(v)
+	if err != nil || len(v) < 3 {
+		return sessions.Record{}, fail(opTouch, errReply)
+	}
+	if d < 0 {
+		return sessions.Record{}, sessions.ErrNotFound
+	}
+	if len(v) < 6 {
+		return sessions.Record{}, fail(opTouch, errReply)
+	}
+	if w, _ := v[2].AsInt64(); w == 1 {
+		s.st.touchWrites.Add(1)
+	}
+	c, err1 := v[3].AsInt64()
+	i, err2 := v[4].AsInt64()
+	owner, err3 := v[5].ToString()
+	if err1 != nil || err2 != nil || err3 != nil {
+		return sessions.Record{}, fail(opTouch, errReply)
+	}
+	s.hints.put(id, d-i)
+	return s.makeRecord(id, c, d, i, owner), nil
 }
 
 // Renew moves the live session id, with its values, owner, creation time

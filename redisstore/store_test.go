@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,6 +82,24 @@ func TestCreateNX(t *testing.T) {
 	if !errors.Is(err, sessions.ErrNotFound) {
 		t.Errorf("Lookup of an ending session = %v, %v; want ErrNotFound", got, err)
 	}
+	// Due but its hash gone (garbage-collected, not yet claimed): in use,
+	// and its due entry untouched.
+	id2 := newID(t)
+	if _, err := st.Create(bg, id2); err != nil {
+		t.Fatal(err)
+	}
+	b := st.bucket(id2)
+	r.MustDo("DEL", st.hashKey(b, id2.String()))
+	score := r.MustDo("ZSCORE", st.keys[b].due, id2.String())
+	if _, err := st.Create(bg, id2); !errors.Is(err, sessions.ErrIDInUse) {
+		t.Errorf("Create over a due entry without a hash = %v, want ErrIDInUse", err)
+	}
+	if s := r.MustDo("ZSCORE", st.keys[b].due, id2.String()); s != score {
+		t.Errorf("refused Create moved the due entry from %s to %s", score, s)
+	}
+	if n := r.MustDo("EXISTS", st.hashKey(b, id2.String())); n != "0" {
+		t.Errorf("refused Create wrote the hash")
+	}
 }
 
 // The clock is Redis's: deadlines are Redis TIME plus the idle timeout, and
@@ -141,39 +160,131 @@ func TestClockFromRedis(t *testing.T) {
 }
 
 // A busy session costs at most one write per slack, and its deadline
-// always covers the idle timeout from every touch: never early.
+// always covers the idle timeout from every touch: never early. Touched
+// by one process (its hints steer each lookup to HMGET or to the combined
+// script), by the combined script alone, by two processes in turn
+// (each one's hints go stale with the other's writes), and by two of which
+// one reads through ClientCache (its cache lags the other's writes).
 func TestTouchSlackCoalescing(t *testing.T) {
+	for _, mode := range []string{"one", "script", "two", "cache"} {
+		t.Run(mode, func(t *testing.T) {
+			r := redistest.Server(t)
+			const slack = 100 * time.Millisecond
+			o, cfg := Options{Slack: slack}, sessions.StoreConfig{IdleTimeout: time.Second, Tick: time.Millisecond}
+			st := open(t, client(t, r.Addr), o, cfg)
+			other := st
+			switch mode {
+			case "two":
+				other = open(t, client(t, r.Addr), o, cfg)
+			case "cache":
+				cc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{r.Addr}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(cc.Close)
+				oc := o
+				oc.ClientCache = time.Minute
+				other = open(t, cc, oc, cfg)
+			}
+			id := newID(t)
+			if _, err := st.Create(bg, id); err != nil {
+				t.Fatal(err)
+			}
+			b := st.bucket(id)
+			start := redisTime(t, r)
+			touches := 0
+			for redisTime(t, r) < start+1000 {
+				before := redisTime(t, r)
+				var rec sessions.Record
+				var err error
+				switch {
+				case mode == "script":
+					rec, err = st.lookupTouch(bg, id, b, id.String(), st.hashKey(b, id.String()))
+				case touches%2 == 1:
+					rec, err = other.Lookup(bg, id, true)
+				default:
+					rec, err = st.Lookup(bg, id, true)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				touches++
+				if d := rec.Deadline.UnixMilli(); d < before+1000 {
+					t.Fatalf("touch at Redis time >= %d left deadline %d: earlier than the idle timeout", before, d)
+				}
+				// The hash holds at least the returned deadline (a cached
+				// read may return an older one, never a later one).
+				if got, _ := strconv.ParseInt(r.MustDo("HGET", st.hashKey(b, id.String()), "d"), 10, 64); got < rec.Deadline.UnixMilli() {
+					t.Fatalf("lookup returned deadline %d, the hash holds %d", rec.Deadline.UnixMilli(), got)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			end := redisTime(t, r)
+			writes := st.Stats().TouchWrites
+			if other != st {
+				writes += other.Stats().TouchWrites
+			}
+			max := uint64((end-start)/slack.Milliseconds()) + 2
+			t.Logf("%d touches, %d writes in %d ms with a %v slack", touches, writes, end-start, slack)
+			if writes > max || writes == 0 {
+				t.Errorf("%d touch writes in %d ms, want 1..%d (one per slack)", writes, end-start, max)
+			}
+			if touches < 3*int(writes) {
+				t.Logf("few touches (%d) on a slow machine: coalescing barely exercised", touches)
+			}
+		})
+	}
+}
+
+// calls is the number of round trips of operation o so far.
+func calls(st *Store, o op) uint64 {
+	var n uint64
+	for i := range st.st.ops[o].counts {
+		n += st.st.ops[o].counts[i].Load()
+	}
+	return n
+}
+
+// A touching lookup costs one round trip, whether it writes or not: the
+// one that must write runs the combined script, the one that need not an
+// HMGET, as the process's hint for the session says.
+func TestTouchOneRoundTrip(t *testing.T) {
 	r := redistest.Server(t)
-	const slack = 100 * time.Millisecond
+	const slack = 300 * time.Millisecond
 	st := open(t, client(t, r.Addr), Options{Slack: slack}, sessions.StoreConfig{IdleTimeout: time.Second, Tick: time.Millisecond})
 	id := newID(t)
-	if _, err := st.Create(bg, id); err != nil {
+	created, err := st.Create(bg, id)
+	if err != nil {
 		t.Fatal(err)
 	}
-	start := redisTime(t, r)
-	touches := 0
-	for redisTime(t, r) < start+1000 {
+	waitRedisTime(t, r, created.Created.UnixMilli()) // so that the first touch must write
+	type count struct{ lookups, touches, writes uint64 }
+	now := func() count { return count{calls(st, opLookup), calls(st, opTouch), st.Stats().TouchWrites} }
+	step := func(what string, want count) sessions.Record {
+		t.Helper()
+		c0 := now()
 		before := redisTime(t, r)
 		rec, err := st.Lookup(bg, id, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		touches++
-		if d := rec.Deadline.UnixMilli(); d < before+1000 {
-			t.Fatalf("touch at Redis time >= %d left deadline %d: earlier than the idle timeout", before, d)
+		c1 := now()
+		if got := (count{c1.lookups - c0.lookups, c1.touches - c0.touches, c1.writes - c0.writes}); got != want {
+			t.Fatalf("%s: %+v HMGETs, scripts and writes, want %+v", what, got, want)
 		}
-		time.Sleep(time.Millisecond)
+		if d := rec.Deadline.UnixMilli(); d < before+1000 {
+			t.Fatalf("%s: deadline %d is earlier than the idle timeout from %d", what, d, before)
+		}
+		return rec
 	}
-	end := redisTime(t, r)
-	writes := st.Stats().TouchWrites
-	max := uint64((end-start)/slack.Milliseconds()) + 2
-	t.Logf("%d touches, %d writes in %d ms with a %v slack", touches, writes, end-start, slack)
-	if writes > max || writes == 0 {
-		t.Errorf("%d touch writes in %d ms, want 1..%d (one per slack)", writes, end-start, max)
-	}
-	if touches < 3*int(writes) {
-		t.Logf("few touches (%d) on a slow machine: coalescing barely exercised", touches)
-	}
+	// Unknown to this process: the script, which writes (a creation's
+	// deadline covers no touch after its millisecond).
+	rec := step("first touch", count{0, 1, 1})
+	// Within the slack: an HMGET and no write.
+	step("touch within the slack", count{1, 0, 0})
+	// Past the slack the hint says write: the script, once.
+	waitRedisTime(t, r, rec.Deadline.UnixMilli()-1000)
+	step("touch past the slack", count{0, 1, 1})
 }
 
 // A touch never brings back a session past its deadline or ended.
@@ -198,11 +309,24 @@ func TestTouchNeverResurrects(t *testing.T) {
 	if _, d, _ := two(v); d != -1 {
 		t.Fatalf("touch script on an overdue session wrote deadline %d", d)
 	}
+	hk := st.hashKey(b, id.String())
+	resurrects := func(when string) {
+		t.Helper()
+		d0, s0 := r.MustDo("HGET", hk, "d"), r.MustDo("ZSCORE", st.keys[b].due, id.String())
+		if _, err := st.lookupTouch(bg, id, b, id.String(), hk); !errors.Is(err, sessions.ErrNotFound) {
+			t.Fatalf("lookup-and-touch script on %s = %v, want ErrNotFound", when, err)
+		}
+		if d1, s1 := r.MustDo("HGET", hk, "d"), r.MustDo("ZSCORE", st.keys[b].due, id.String()); d1 != d0 || s1 != s0 {
+			t.Fatalf("lookup-and-touch script on %s moved the deadline %s/%s to %s/%s", when, d0, s0, d1, s1)
+		}
+	}
+	resurrects("an overdue session")
 	due := claimAll(t, st, 1, 5*time.Second)
 	if due[0].ID != id || due[0].Reason != sessions.Idle {
 		t.Fatalf("claimed %+v, want %v Idle", due[0], id)
 	}
 	// Ending (claimed): still not touchable; values still readable.
+	resurrects("a claimed session")
 	if _, err := st.Lookup(bg, id, true); !errors.Is(err, sessions.ErrNotFound) {
 		t.Fatalf("touch of a claimed session = %v, want ErrNotFound", err)
 	}
