@@ -9,8 +9,8 @@ import (
 // group, for the report and results.json.
 var redisPerReq = map[string]string{
 	us: "sessions.Manager on redisstore (rueidis, auto-pipelined on one connection; Slack 1 s; Timeout 5 s, as a shared machine stalls past the default 250 ms now and then): a request is Manager.LookupString, " +
-		"an HMGET of the session's hash decided against Redis's clock, plus a touch script only when the deadline would no longer cover now + idle timeout " +
-		"(at most once per Slack); values are read only when a handler asks. Create is Manager.Create (one script: EXISTS, ZADD NX, HSET, PEXPIREAT), " +
+		"one round trip: an HMGET of the session's hash decided against Redis's clock, or, when the store's hint says the deadline must move (at most once per Slack), " +
+		"one lookup-and-touch script instead; values are read only when a handler asks. Create is Manager.Create (one script: EXISTS, ZADD NX, HSET, PEXPIREAT), " +
 		"and with a value a Session.Set (one more script).",
 	engineSWCache: "as sessionwheel, with Options.ClientCache 1 s on a rueidis client with client-side caching (its default): a lookup of a session read in the last second " +
 		"is served from the client's cache, kept fresh by Redis's invalidation messages; the touch script still runs at most once per Slack.",
@@ -162,7 +162,7 @@ func (r *report) redisTable(w *strings.Builder) {
 		pf("- **%s**: %s\n", e, redisPerReq[e])
 	}
 	pf("- **redis-lookup-touch-64** (ops/s, writes/touch, errors): %d goroutines each look up and touch random sessions of the hot set, one request after another; writes/touch is sessionwheel's touch writes (Stats.TouchWrites) or scs's SET commands (INFO commandstats) over the lookups, after a warm-up that made every session's first touch. A session costs sessionwheel at most one write per Slack, so writes/touch is about the hot sessions over the lookups per second of the Slack: it falls as the rate rises; writes/session/s (at most 1 with a 1 s Slack) is the rate-free form. errors: failed lookups, not counted in ops/s.\n", redisCallers)
-	pf("- **redis-lookup-touch-1** (p50-us, p99-us, writes/touch): the same from one goroutine, each request timed. One caller touches each of the hot sessions about as often as the Slack or less, so most of sessionwheel's lookups write (HMGET, then the touch script: two round trips, as scs's Load and Commit); p50-us-no-write and p50-us-with-write split its lookups by whether they wrote (known exactly from Stats.TouchWrites, one caller).\n")
+	pf("- **redis-lookup-touch-1** (p50-us, p99-us, writes/touch): the same from one goroutine, each request timed. One caller touches each of the hot sessions about as often as the Slack or less, so most of sessionwheel's lookups write (one lookup-and-touch script, or an HMGET and then the script when the hint was wrong; scs: Load and Commit, two round trips); p50-us-no-write and p50-us-with-write split its lookups by whether they wrote (known exactly from Stats.TouchWrites, one caller).\n")
 	pf("- **redis-create / redis-create-value** (ops/s): %d goroutines create sessions into an empty server, without a value (scs: Load without a token, then Commit) or with one.\n", redisCallers)
 	pf("- **redis-memory / redis-memory-listpack128** (bytes/session): INFO memory `used_memory` after creating the sessions with their value, minus before, over their number, at the server's default `hash-max-listpack-value` (%s) and at 128. sessionwheel's includes its sorted set of deadlines.\n", rs.defaultListpack)
 	pf("- **redis-endings** (endings/s, drain-ms; sessionwheel only: scs's sessions vanish at their TTL, with no callback): sessions created through a store with no claimer and an idle timeout of 200 ms, all due when a Manager (Tick %s, default workers and queue) starts on them; its claimer claims, runs a no-op OnExpire and acknowledges. Throughput is their number over the time from the first callback to the last.\n\n", r.machine.Tick)
