@@ -472,8 +472,14 @@ func (r *redisBench) memory() error {
 // sessions of rp.hot, each with one 100-byte value, for rp.duration per
 // run; throughput, and the writes the touches made per lookup.
 func (r *redisBench) lookupParallel() error {
+	return r.eachLookupSide("lookup+touch, 64 callers", r.lookupParallelSide)
+}
+
+// eachLookupSide runs measure on every side of the lookup scenarios, each
+// on a flushed server, over rp.hot sessions.
+func (r *redisBench) eachLookupSide(what string, measure func(side *redisSide, n int) error) error {
 	n := r.rp.hot
-	r.step("redis", n, "lookup+touch, 64 callers")
+	r.step("redis", n, what)
 	for _, mk := range r.lookupMakers() {
 		if err := r.flush(); err != nil {
 			return err
@@ -482,7 +488,7 @@ func (r *redisBench) lookupParallel() error {
 		if err != nil {
 			return err
 		}
-		err = r.lookupParallelSide(side, n)
+		err = measure(side, n)
 		side.close()
 		if err != nil {
 			return err
@@ -566,23 +572,7 @@ func (r *redisBench) lookupParallelSide(side *redisSide, n int) error {
 // lookupOne: one caller looks up and touches random sessions of rp.hot,
 // one after another; the latency of each.
 func (r *redisBench) lookupOne() error {
-	n := r.rp.hot
-	r.step("redis", n, "lookup+touch, 1 caller")
-	for _, mk := range r.lookupMakers() {
-		if err := r.flush(); err != nil {
-			return err
-		}
-		side, err := mk()
-		if err != nil {
-			return err
-		}
-		err = r.lookupOneSide(side, n)
-		side.close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.eachLookupSide("lookup+touch, 1 caller", r.lookupOneSide)
 }
 
 func (r *redisBench) lookupOneSide(side *redisSide, n int) error {

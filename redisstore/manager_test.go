@@ -171,21 +171,7 @@ func TestOnExpireOnceAcrossManagers(t *testing.T) {
 		deadline[s.ID()] = rec.Deadline.UnixMilli()
 		mu.Unlock()
 	}
-	eventually(t, 30*time.Second, "every callback", func() bool { return total.Load() >= n })
-	// Both processes claim again, finding nothing more, before the count
-	// is final.
-	var empty [2]uint64
-	for i, p := range procs {
-		empty[i] = p.st.Stats().EmptyClaims
-	}
-	eventually(t, 10*time.Second, "two more empty claims in each process", func() bool {
-		for i, p := range procs {
-			if p.st.Stats().EmptyClaims < empty[i]+2 {
-				return false
-			}
-		}
-		return true
-	})
+	settled(t, procs, func() bool { return total.Load() >= n })
 	mu.Lock()
 	defer mu.Unlock()
 	if len(runs) != n || total.Load() != n {
@@ -274,8 +260,21 @@ func TestManagersOnCluster(t *testing.T) {
 			t.Fatalf("session %d not found by the other process", i)
 		}
 	}
-	eventually(t, 30*time.Second, "every callback", func() bool { return total.Load() >= n })
-	var empty [2]uint64
+	settled(t, procs, func() bool { return total.Load() >= n })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(runs) != n || total.Load() != n {
+		t.Fatalf("%d callbacks for %d sessions, want %d once each", total.Load(), len(runs), n)
+	}
+}
+
+// settled waits until every callback has run (all), then until each
+// process has claimed twice more and found nothing, so that no late
+// duplicate can still come: the count of callbacks is then final.
+func settled(t *testing.T, procs []process, all func() bool) {
+	t.Helper()
+	eventually(t, 30*time.Second, "every callback", all)
+	empty := make([]uint64, len(procs))
 	for i, p := range procs {
 		empty[i] = p.st.Stats().EmptyClaims
 	}
@@ -287,9 +286,4 @@ func TestManagersOnCluster(t *testing.T) {
 		}
 		return true
 	})
-	mu.Lock()
-	defer mu.Unlock()
-	if len(runs) != n || total.Load() != n {
-		t.Fatalf("%d callbacks for %d sessions, want %d once each", total.Load(), len(runs), n)
-	}
 }
