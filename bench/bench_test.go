@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,23 +42,7 @@ func TestQuickMatrix(t *testing.T) {
 	}
 	t.Logf("matrix ran in %v", time.Since(start))
 
-	raw, err := os.ReadFile(filepath.Join(dir, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Machine map[string]any `json:"machine"`
-		Results []struct {
-			Scenario string   `json:"scenario"`
-			Engine   string   `json:"engine"`
-			Sessions int      `json:"sessions"`
-			Metric   string   `json:"metric"`
-			Value    *float64 `json:"value"`
-		} `json:"results"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("results.json: %v", err)
-	}
+	doc := readResults(t, dir)
 	for _, k := range []string{"cpu", "cores", "gomaxprocs", "go", "date"} {
 		if doc.Machine[k] == nil {
 			t.Errorf("results.json: machine has no %q", k)

@@ -13,8 +13,9 @@ import (
 	"go.uber.org/goleak"
 )
 
-// redisDoc is what the Redis tests read of results.json.
-type redisDoc struct {
+// resultsDoc is what the tests read of results.json.
+type resultsDoc struct {
+	Machine map[string]any `json:"machine"`
 	Results []struct {
 		Scenario string   `json:"scenario"`
 		Engine   string   `json:"engine"`
@@ -34,13 +35,13 @@ type redisDoc struct {
 	Notes []string `json:"notes"`
 }
 
-func readRedisDoc(t *testing.T, dir string) redisDoc {
+func readResults(t *testing.T, dir string) resultsDoc {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(dir, "results.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc redisDoc
+	var doc resultsDoc
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatalf("results.json: %v", err)
 	}
@@ -81,7 +82,7 @@ func TestRedisGroupQuick(t *testing.T) {
 	if err := run(p, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
 	}
-	doc := readRedisDoc(t, dir)
+	doc := readResults(t, dir)
 	got := map[[3]string]float64{}
 	for _, r := range doc.Results {
 		if r.Value == nil || r.Sessions <= 0 {
@@ -157,7 +158,7 @@ func TestRedisGroupWithoutServer(t *testing.T) {
 	if !strings.Contains(stderr.String(), "the Redis group was skipped") {
 		t.Errorf("stderr does not say the group was skipped:\n%s", stderr.String())
 	}
-	doc := readRedisDoc(t, dir)
+	doc := readResults(t, dir)
 	if len(doc.Results) != 0 {
 		t.Errorf("results without a server: %+v", doc.Results)
 	}
