@@ -81,7 +81,14 @@ func (st *memStore) refOf(sh *shard, slot uint32, r *record) ref {
 
 // endsAt returns when the session in slot ends and why.
 func (st *memStore) endsAt(sh *shard, slot uint32, r *record) (int64, Reason) {
-	return st.tm.endsAt(r.access, *sh.born(slot), r.idle)
+	// Only an absolute timeout needs the time of creation: it lives in
+	// another array, and reading it would cost a touch one more cache miss
+	// (at 10M sessions, a quarter of the touch).
+	var born int64
+	if st.tm.abs > 0 {
+		born = *sh.born(slot)
+	}
+	return st.tm.endsAt(r.access, born, r.idle)
 }
 
 // file puts slot in its shard's wheel under the tick of end (a multiple of
@@ -132,6 +139,11 @@ func (st *memStore) create(id ID) (ref, error) {
 func (st *memStore) lookup(id ID, touch bool) (ref, bool) {
 	sh := st.shardOf(id)
 	sh.lockTouch()
+	// The clock is read before the index and the record: its read waits
+	// for the loads before it to complete (on x86 the vDSO orders it with
+	// LFENCE), and here there are none, where after them it would add its
+	// own time to theirs.
+	now := st.tm.now()
 	slot, _, ok := sh.find(id)
 	if !ok {
 		sh.stats.misses++
@@ -139,7 +151,6 @@ func (st *memStore) lookup(id ID, touch bool) (ref, bool) {
 		return ref{}, false
 	}
 	r := sh.rec(slot)
-	now := st.tm.now()
 	if end, _ := st.endsAt(sh, slot, r); now >= end {
 		sh.stats.misses++
 		sh.mu.Unlock()
