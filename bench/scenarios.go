@@ -431,7 +431,13 @@ func (b *bench) touchDuringBurst(k engineKind, n int) {
 		b.skip(b.p.expiryRuns)
 		return
 	}
-	idle := roundUp(max(b.p.expiryIdle, 2*b.p.tick), b.p.tick)
+	// The survivors must outlive the burst, however long it takes to drain
+	// (about a second per 3M endings), so that only the first half ends
+	// while the touches are timed: an idle timeout of at least 2 µs per
+	// session, and the survivors are created lead before the first half
+	// comes due.
+	idle := roundUp(max(b.p.expiryIdle, 2*b.p.tick, time.Duration(n)*2*time.Microsecond), b.p.tick)
+	lead := roundUp(min(idle/2, 500*time.Millisecond), b.p.tick)
 	var p50s, p999s, maxs, holds []float64
 	for r := range b.p.expiryRuns {
 		b.step(k.name, n, fmt.Sprintf("touch-during-burst run %d/%d", r+1, b.p.expiryRuns))
@@ -449,7 +455,7 @@ func (b *bench) touchDuringBurst(k engineKind, n int) {
 		for range half {
 			e.create()
 		}
-		clk.advance(roundUp(idle/2, b.p.tick))
+		clk.advance(idle - lead)
 		survivors := make([]sessions.ID, n-half)
 		for i := range survivors {
 			survivors[i] = e.create()
@@ -458,7 +464,7 @@ func (b *bench) touchDuringBurst(k engineKind, n int) {
 		rng.Shuffle(len(survivors), func(i, j int) { survivors[i], survivors[j] = survivors[j], survivors[i] })
 		lat := make([]float64, 0, 1<<20)
 		misses := 0
-		due := clk.thaw().Add(idle - roundUp(idle/2, b.p.tick))
+		due := clk.thaw().Add(lead)
 		limit := time.After(time.Until(due) + 30*time.Second + time.Duration(n)*20*time.Microsecond)
 		for i := 0; ; i++ {
 			if i&63 == 0 {

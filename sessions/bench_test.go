@@ -427,7 +427,6 @@ func BenchmarkTouchDuringMassEnding(b *testing.B) {
 			b.ReportMetric(float64(slow), "touches>20µs")
 			b.ReportMetric(float64(hold.Microseconds()), "µs-max-lock-hold")
 			b.ReportMetric(lockWait*1e6/float64(b.N), "µs-all-lock-waits")
-			b.ReportMetric(lockWait*1e6/float64(b.N), "µs-all-lock-waits")
 			b.ReportMetric(float64(ended)/sweeping.Seconds(), "endings/s")
 		})
 	}

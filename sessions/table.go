@@ -3,6 +3,7 @@ package sessions
 import (
 	"math"
 	"math/bits"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -125,9 +126,37 @@ func (s *shard) lockTouch() {
 		return
 	}
 	s.waiting.Add(1)
+	// Spin a while before sleeping: the sweep holds a shard for a few
+	// microseconds and then leaves it to a waiter, but Go's mutex spins
+	// for less than one such hold at 10M sessions before it sleeps, and a
+	// sleeper is woken onto the run queue of the sweep's P, where it waits
+	// until the sweep yields or another thread wakes to steal it. Measured
+	// while half of 10M end (BenchmarkTouchDuringMassEnding, 2 runs each):
+	// touches over 20 µs 1,517-2,075 -> 557-699, the sum of lock waits 2-5
+	// ms -> 0.04-0.8 ms. TryLock only reads the lock while it is held.
+	for i := range lockSpins {
+		if i < lockSpins/2 {
+			for range 64 { // about 100-200 ns
+				spinPause()
+			}
+		} else {
+			runtime.Gosched()
+		}
+		if s.mu.TryLock() {
+			s.waiting.Add(-1)
+			return
+		}
+	}
 	s.mu.Lock()
 	s.waiting.Add(-1)
 }
+
+// lockSpins bounds the tries of lockTouch before it sleeps: a few tens of
+// microseconds, several of the sweep's holds.
+const lockSpins = 128
+
+//go:noinline
+func spinPause() {}
 
 func (s *shard) rec(slot uint32) *record {
 	return &s.chunks[slot>>recChunkBits][slot&(recChunkLen-1)]
