@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -302,6 +303,12 @@ func run(p params, stdout, stderr io.Writer) error {
 		floor = append(floor, ms(time.Since(t0)))
 	}
 	b.res.machine.GCFloorMs = median(floor)
+	window := 2 * time.Second
+	if p.quick {
+		window = 300 * time.Millisecond
+	}
+	gap, over := stalls(window)
+	b.res.machine.StallMaxMs, b.res.machine.Stalls1ms, b.res.machine.StallWindow = ms(gap), over, window.String()
 	b.bar = progressbar.NewOptions(p.steps(),
 		progressbar.OptionSetWriter(stderr),
 		progressbar.OptionSetVisibility(p.progress),
@@ -512,4 +519,35 @@ func memAvailable() uint64 {
 		}
 	}
 	return 8 << 30
+}
+
+// stalls keeps every P busy for d with goroutines that only read the clock,
+// and returns the longest gap one of them saw between two reads and how
+// many gaps passed 1 ms. No lock and no memory is involved: the gaps are
+// the time the machine took the CPU away (other threads, the hypervisor),
+// a floor under every maximum latency the scenarios report.
+func stalls(d time.Duration) (longest time.Duration, over1ms int) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			var top time.Duration
+			n := 0
+			last := time.Now()
+			for end := last.Add(d); last.Before(end); {
+				now := time.Now()
+				g := now.Sub(last)
+				top = max(top, g)
+				if g > time.Millisecond {
+					n++
+				}
+				last = now
+			}
+			mu.Lock()
+			longest, over1ms = max(longest, top), over1ms+n
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return longest, over1ms
 }

@@ -37,6 +37,12 @@ type machine struct {
 	// GCFloorMs is a forced GC of the harness with no engine: the part of
 	// every gc number that no engine causes.
 	GCFloorMs float64 `json:"gc_floor_ms"`
+	// StallMaxMs and Stalls1ms: while every P ran a goroutine that only
+	// reads the clock, for StallWindow, the longest gap one of them saw
+	// between two reads, and the gaps over 1 ms (see stalls).
+	StallMaxMs  float64 `json:"stall_max_ms"`
+	Stalls1ms   int     `json:"stalls_over_1ms"`
+	StallWindow string  `json:"stall_window"`
 	// HugePages says whether sessionwheel's table was on huge pages
 	// (SESSIONWHEEL_HUGEPAGES=off keeps it on the heap) and the system's
 	// transparent huge page mode.
@@ -155,6 +161,7 @@ func (r *report) markdown(p params) string {
 	pf("| command | `%s` |\n", strings.TrimSpace(m.Command))
 	pf("| method | a warm-up, then %d measured runs of each number (expiry scenarios: %d); the tables show medians. Ratios divide sessionwheel's number by stdtimer's and by otter's from this same run. |\n", m.Runs, m.ExpiryRuns)
 	pf("| forced GC with no engine | %s ms (part of every gc number) |\n", num(m.GCFloorMs))
+	pf("| the machine's own stalls | longest %s ms, %d over 1 ms in %s, with every P busy reading the clock: no engine, no lock (a floor under every max) |\n", num(m.StallMaxMs), m.Stalls1ms, m.StallWindow)
 	pf("| sessionwheel's table on huge pages | %s |\n", m.HugePages)
 	pf("| elapsed | %s |\n\n", m.Elapsed)
 	if m.Quick {
