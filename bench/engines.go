@@ -62,7 +62,7 @@ var engineKinds = []engineKind{
 		build:   newSessionwheel,
 		perOp: "sessions.Manager as shipped, with its own table (64 shards, open-addressing index, pointer-free records), not the baselines' map. " +
 			"create: ID from a 4 KiB crypto/rand block, shard lock, index insert, record, wheel insert. " +
-			"touch: shard lock, index probe, a clock read, deadline check, store of the current tick when it changed (no wheel move). " +
+			"touch: shard lock, a clock read, index probe, deadline check, store of the current tick when it changed (no wheel move). " +
 			"expiry: one driver goroutine wakes at the first tick something is due, empties due wheel buckets, re-files touched sessions, and hands the endings in batches to GOMAXPROCS callback workers.",
 	},
 	{
@@ -410,12 +410,18 @@ func (c *otterClock) stop() {
 // frozen it reads a fixed instant, and once thawed it runs at the real rate
 // from there. Sessions created while it is frozen all start at the same
 // instant, so they all come due at the same instant: the expiry-burst
-// scenario. It is a sessions.Clock.
+// scenario. It is a sessions.Clock. Its AfterFunc counts in clock time: a
+// timer set while the clock is frozen starts when it thaws, with what is
+// left of its duration then, so that moving a frozen clock forward
+// (advance) brings a manager's wake-up forward with it.
 type benchClock struct {
 	base   time.Time
 	frozen atomic.Bool
 	shift  atomic.Int64 // while frozen, the clock reads base+shift
 	offset atomic.Int64 // once thawed, it lags this far behind the real time
+
+	mu   sync.Mutex
+	held []*benchTimer // set while frozen: started by thaw
 }
 
 func newFrozenClock() *benchClock {
@@ -432,9 +438,37 @@ func (c *benchClock) Now() time.Time {
 	return time.Now().Add(-time.Duration(c.offset.Load()))
 }
 
+// A benchTimer is an AfterFunc of a benchClock.
+type benchTimer struct {
+	mu      sync.Mutex
+	at      time.Time // the clock's time to call f at
+	f       func()
+	t       *time.Timer // nil until the clock thaws
+	stopped bool
+}
+
+// Stop implements sessions.Timer.
+func (t *benchTimer) Stop() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return false
+	}
+	t.stopped = true
+	return t.t == nil || t.t.Stop()
+}
+
 // AfterFunc implements sessions.Clock.
 func (c *benchClock) AfterFunc(d time.Duration, f func()) sessions.Timer {
-	return time.AfterFunc(d, f)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	bt := &benchTimer{at: c.Now().Add(d), f: f}
+	if c.frozen.Load() {
+		c.held = append(c.held, bt)
+	} else {
+		bt.t = time.AfterFunc(d, f)
+	}
+	return bt
 }
 
 // advance moves a frozen clock forward by d.
@@ -443,8 +477,18 @@ func (c *benchClock) advance(d time.Duration) { c.shift.Add(int64(d)) }
 // thaw starts the clock and returns the real time at which it started: the
 // instant the frozen clock read corresponds to it.
 func (c *benchClock) thaw() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	now := time.Now()
 	c.offset.Store(int64(now.Sub(c.base)) - c.shift.Load())
 	c.frozen.Store(false)
+	for _, bt := range c.held {
+		bt.mu.Lock()
+		if !bt.stopped {
+			bt.t = time.AfterFunc(bt.at.Sub(c.Now()), bt.f)
+		}
+		bt.mu.Unlock()
+	}
+	c.held = nil
 	return now
 }

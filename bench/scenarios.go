@@ -438,7 +438,7 @@ func (b *bench) touchDuringBurst(k engineKind, n int) {
 	// comes due.
 	idle := roundUp(max(b.p.expiryIdle, 2*b.p.tick, time.Duration(n)*2*time.Microsecond), b.p.tick)
 	lead := roundUp(min(idle/2, 500*time.Millisecond), b.p.tick)
-	var p50s, p999s, maxs, holds []float64
+	var p50s, p999s, maxs, holds, rates []float64
 	for r := range b.p.expiryRuns {
 		b.step(k.name, n, fmt.Sprintf("touch-during-burst run %d/%d", r+1, b.p.expiryRuns))
 		release()
@@ -470,6 +470,7 @@ func (b *bench) touchDuringBurst(k engineKind, n int) {
 			if i&63 == 0 {
 				select {
 				case <-done:
+					rates = append(rates, float64(half)/time.Since(due).Seconds())
 					goto drained
 				case <-limit:
 					b.note("%s touch-during-burst at %d: only %d of %d callbacks in time", k.name, n, fired.Load(), half)
@@ -510,6 +511,9 @@ func (b *bench) touchDuringBurst(k engineKind, n int) {
 	}
 	if len(holds) > 0 {
 		b.add(scTouchBurst, k.name, n, mHoldUs, median(holds))
+	}
+	if len(rates) > 0 {
+		b.add(scTouchBurst, k.name, n, mRate, median(rates))
 	}
 	release()
 }
