@@ -25,9 +25,9 @@ func (m *Manager) dispatch(b []ending, wait bool) {
 // A job is a batch of endings being run by a worker, and how far it got.
 type job struct {
 	b  []ending
-	i  int // the ending whose callbacks run now
-	j  int // its next callback: notify[j], or Config.OnExpire at len(notify)
-	t0 time.Time
+	i  int       // the ending whose callbacks run now
+	j  int       // its next callback: notify[j], or Config.OnExpire at len(notify)
+	t0 time.Time // when the callbacks of ending i began; zero: not yet
 }
 
 // work runs batches from the queue, starting with jb's if it has one. A
@@ -67,7 +67,7 @@ func (m *Manager) run(jb *job) {
 	for ; jb.i < len(b); jb.i, jb.j = jb.i+1, 0 {
 		e := &b[jb.i]
 		s := m.handle(e.id, e.r)
-		if jb.j == 0 {
+		if jb.t0.IsZero() {
 			jb.t0 = time.Now()
 		}
 		for jb.j <= len(e.notify) {
@@ -79,7 +79,12 @@ func (m *Manager) run(jb *job) {
 				m.call(m.cfg.OnExpire, s, e.reason)
 			}
 		}
-		m.callbackTime.observe(time.Since(jb.t0))
+		// One clock read per ending, not two: the time that ends this
+		// ending's callbacks starts the next one's. At millions of
+		// endings a second, every read counts.
+		now := time.Now()
+		m.callbackTime.observe(now.Sub(jb.t0))
+		jb.t0 = now
 	}
 	m.st.release(b)
 }
