@@ -198,6 +198,38 @@ func TestPanickingCallback(t *testing.T) {
 	}
 }
 
+// Stats.CallbackDuration has one observation per ending, the time that
+// ending's callbacks took together: a slow ending's time is its own, and
+// not carried into the endings after it in the same batch.
+func TestCallbackDuration(t *testing.T) {
+	const slow = 3 * time.Millisecond
+	m, clk, _ := newManager(t, sessions.Config{Workers: 1})
+	first := mustCreate(t, m) // filed first, so it runs first in the batch
+	first.NotifyOnExpire(func(sessions.Session, sessions.Reason) {
+		for t0 := time.Now(); time.Since(t0) < slow; { // busy: a lower bound on real time, whatever the machine
+		}
+	})
+	mustCreate(t, m)
+	mustCreate(t, m)
+	step(m, clk, time.Minute) // all three end in one sweep, one batch
+	h := m.Stats().CallbackDuration
+	if h.Count != 3 {
+		t.Fatalf("CallbackDuration.Count = %d, want 3", h.Count)
+	}
+	if h.Sum < slow.Seconds() {
+		t.Fatalf("CallbackDuration.Sum = %gs, want at least %v", h.Sum, slow)
+	}
+	over := uint64(0) // observations above 1 ms
+	for i, c := range h.Counts {
+		if i > 0 && h.Bounds[i-1] >= 0.001 {
+			over += c
+		}
+	}
+	if over != 1 {
+		t.Fatalf("%d endings took over 1 ms (%v), want only the slow one", over, h.Counts)
+	}
+}
+
 // 7. A callback may call Create, Get, Expire and read the ending session on
 // the same manager without deadlock, even with one worker and a queue of
 // one.
