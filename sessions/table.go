@@ -155,6 +155,9 @@ func (s *shard) lockTouch() {
 // microseconds, several of the sweep's holds.
 const lockSpins = 128
 
+// spinPause is a call the compiler cannot remove: lockTouch's short wait
+// between two tries.
+//
 //go:noinline
 func spinPause() {}
 
