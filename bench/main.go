@@ -419,6 +419,14 @@ func (b *bench) add(scenario, engine string, n int, metric string, v float64) {
 	b.res.results = append(b.res.results, result{Scenario: scenario, Engine: engine, Sessions: n, Metric: metric, Value: v})
 }
 
+// addMedian records the median of xs, if any run produced one (a run
+// stopped early may not).
+func (b *bench) addMedian(scenario, engine string, n int, metric string, xs []float64) {
+	if len(xs) > 0 {
+		b.add(scenario, engine, n, metric, median(xs))
+	}
+}
+
 // note records something the reader must know about the run: it is printed
 // in the report.
 func (b *bench) note(format string, args ...any) {

@@ -635,12 +635,8 @@ func (r *redisBench) lookupOneSide(side *redisSide, n int) error {
 	r.add(scRedisLookup1, side.name, n, mP50Us, median(p50s))
 	r.add(scRedisLookup1, side.name, n, mP99Us, median(p99s))
 	r.add(scRedisLookup1, side.name, n, mWritesTouch, median(writes))
-	if len(p50Read) > 0 {
-		r.add(scRedisLookup1, side.name, n, mP50UsRead, median(p50Read))
-	}
-	if len(p50Write) > 0 {
-		r.add(scRedisLookup1, side.name, n, mP50UsWrite, median(p50Write))
-	}
+	r.addMedian(scRedisLookup1, side.name, n, mP50UsRead, p50Read)
+	r.addMedian(scRedisLookup1, side.name, n, mP50UsWrite, p50Write)
 	return nil
 }
 

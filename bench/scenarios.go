@@ -509,12 +509,8 @@ func (b *bench) touchDuringBurst(k engineKind, n int) {
 		b.add(scTouchBurst, k.name, n, mP999Us, median(p999s))
 		b.add(scTouchBurst, k.name, n, mMaxUs, median(maxs))
 	}
-	if len(holds) > 0 {
-		b.add(scTouchBurst, k.name, n, mHoldUs, median(holds))
-	}
-	if len(rates) > 0 {
-		b.add(scTouchBurst, k.name, n, mRate, median(rates))
-	}
+	b.addMedian(scTouchBurst, k.name, n, mHoldUs, holds)
+	b.addMedian(scTouchBurst, k.name, n, mRate, rates)
 	release()
 }
 
